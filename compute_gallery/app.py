@@ -1,0 +1,253 @@
+"""The ASGI application: every ARM request runs through one pipeline in a fixed order.
+
+context (request ids) -> routing -> api-version -> authentication -> subscription ->
+handler (body parsing, validation, behaviour, storage) -> response shaping; any ArmError
+raised on the way becomes a CloudError in ``_error_reply``, and anything else a 500
+CloudError, so that no request ever ends without Azure's error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from . import __version__
+from .arm import apiversions, errors
+from .arm.ids import check_subscription
+from .arm.request import ArmRequest, Reply
+from .service import Service
+
+log = logging.getLogger("compute_gallery.requests")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_BODY = 4 * 1024 * 1024
+
+_COMMON_HEADERS = [
+    (b"cache-control", b"no-cache"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"-1"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+]
+_JSON = (b"content-type", b"application/json; charset=utf-8")
+
+
+class App:
+    """The ASGI entry point: ``/_emulator/`` for the emulator's own surface, ARM for the rest."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope["headers"]
+        }
+        request_id = str(uuid.uuid4())
+        correlation_id = headers.get("x-ms-correlation-request-id") or request_id
+        path: str = scope["path"]
+        method: str = scope["method"]
+
+        if path.startswith("/_emulator/"):
+            reply = self._emulator(method, path)
+        else:
+            body = await _read_body(receive)
+            reply = await self._arm(scope, method, path, headers, body)
+
+        response_headers = [
+            *_COMMON_HEADERS,
+            (b"x-ms-request-id", request_id.encode()),
+            (b"x-ms-correlation-request-id", correlation_id.encode()),
+        ]
+        client_request_id = headers.get("x-ms-client-request-id")
+        if client_request_id and headers.get("x-ms-return-client-request-id", "").lower() == "true":
+            response_headers.append((b"x-ms-client-request-id", client_request_id.encode()))
+        for name, value in reply.headers.items():
+            response_headers.append((name.lower().encode(), value.encode()))
+        payload = b""
+        if reply.body is not None:
+            payload = orjson.dumps(reply.body)
+            response_headers.append(_JSON)
+        response_headers.append((b"content-length", str(len(payload)).encode()))
+        await send(
+            {"type": "http.response.start", "status": reply.status, "headers": response_headers}
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
+        log.info(
+            "%s %s %d %.1fms %s",
+            method,
+            path,
+            reply.status,
+            (time.perf_counter() - started) * 1000,
+            request_id,
+        )
+
+    async def _arm(
+        self, scope: Scope, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> Reply:
+        try:
+            if body is None:
+                raise errors.ArmError(
+                    f"The request content is larger than the {MAX_BODY // (1024 * 1024)} MiB "
+                    "the service accepts.",
+                    code="RequestEntityTooLarge",
+                    status=413,
+                )
+            route, handler, params = self.service.router.resolve(method, path)
+            query = {
+                name.lower(): value
+                for name, value in parse_qsl(
+                    scope["query_string"].decode("latin-1"), keep_blank_values=True
+                )
+            }
+            request = ArmRequest(
+                method=method,
+                path=path,
+                query=query,
+                headers=headers,
+                body=body,
+                base_url=_base_url(scope, headers),
+                params=params,
+            )
+            request.api_version = apiversions.require(query.get("api-version"))
+            if route.provider == "Microsoft.Resources":
+                apiversions.check_resources(request.api_version)
+            else:
+                apiversions.check_compute(
+                    request.api_version,
+                    _compute_versions(),
+                    route.type_name,
+                    await self._location_hint(request),
+                )
+            _authenticate(headers)
+            check_subscription(params["subscriptionid"])
+            return await handler(self.service, request)
+        except errors.ArmError as error:
+            return _error_reply(error)
+        except Exception:
+            log.exception("unexpected error serving %s %s", method, path)
+            return _error_reply(
+                errors.InternalServerError(
+                    "The server encountered an internal error. Retry the request; if it keeps "
+                    "failing, report it with the x-ms-request-id of this response."
+                )
+            )
+
+    async def _location_hint(self, request: ArmRequest) -> str:
+        """The location ARM names in an api-version error: the request's, else its group's."""
+        if request.api_version in _compute_versions():
+            return ""
+        try:
+            location = request.json().get("location")
+            if isinstance(location, str):
+                return location.replace(" ", "").lower()
+        except (errors.ArmError, AttributeError):
+            pass
+        group = request.params.get("resourcegroupname")
+        if group is not None:
+            sub = request.params["subscriptionid"]
+            record = await self.service.store.get(
+                f"/subscriptions/{sub}/resourcegroups/{group}".lower()
+            )
+            if record is not None:
+                return str(record.body["location"])
+        return "global"
+
+    def _emulator(self, method: str, path: str) -> Reply:
+        if path == "/_emulator/health":
+            if self.service.ready:
+                return Reply(200, {"status": "ok", "version": __version__})
+            return Reply(503, {"status": "starting", "version": __version__})
+        if path == "/_emulator/ping":
+            return Reply(200, {"ping": "pong"})
+        return _error_reply(
+            errors.ArmError(f"There is no emulator endpoint '{path}'.", code="NotFound", status=404)
+        )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.service.start()
+                except Exception as error:
+                    log.exception("the service could not start")
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.service.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _compute_versions() -> tuple[str, ...]:
+    from . import schema
+
+    return schema.API_VERSIONS
+
+
+def _authenticate(headers: dict[str, str]) -> None:
+    """The default, permissive mode: any well-formed bearer token is accepted."""
+    value = headers.get("authorization")
+    if value is None:
+        raise errors.AuthenticationFailed(
+            "Authentication failed. The 'Authorization' header is missing.",
+            headers={"WWW-Authenticate": _challenge()},
+        )
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.InvalidAuthenticationToken(
+            "The access token is invalid.", headers={"WWW-Authenticate": _challenge()}
+        )
+
+
+def _challenge() -> str:
+    return (
+        'Bearer authorization_uri="https://login.microsoftonline.com/common", '
+        'error="invalid_token", error_description="The authentication failed because of '
+        "missing 'Authorization' header.\""
+    )
+
+
+def _error_reply(error: errors.ArmError) -> Reply:
+    return Reply(error.status, {"error": error.to_body()}, error.headers)
+
+
+def _base_url(scope: Scope, headers: dict[str, str]) -> str:
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None once it exceeds MAX_BODY."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -1,0 +1,112 @@
+"""ARM resource ids for the resources compute-gallery serves, and the keys they are stored by."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import errors
+
+RESOURCE_GROUP_TYPE = "Microsoft.Resources/resourceGroups"
+GALLERY_TYPE = "Microsoft.Compute/galleries"
+APPLICATION_TYPE = "Microsoft.Compute/galleries/applications"
+VERSION_TYPE = "Microsoft.Compute/galleries/applications/versions"
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceId:
+    """A subscription, resource group, gallery, application or version, by its path names.
+
+    Names keep the casing they arrived with; ``key`` folds case, as ARM compares ids.
+    """
+
+    subscription: str
+    resource_group: str | None = None
+    gallery: str | None = None
+    application: str | None = None
+    version: str | None = None
+
+    @property
+    def name(self) -> str:
+        for part in (self.version, self.application, self.gallery, self.resource_group):
+            if part is not None:
+                return part
+        return self.subscription
+
+    @property
+    def type(self) -> str:
+        if self.version is not None:
+            return VERSION_TYPE
+        if self.application is not None:
+            return APPLICATION_TYPE
+        if self.gallery is not None:
+            return GALLERY_TYPE
+        return RESOURCE_GROUP_TYPE
+
+    @property
+    def id(self) -> str:
+        text = f"/subscriptions/{self.subscription}"
+        if self.resource_group is None:
+            return text
+        text += f"/resourceGroups/{self.resource_group}"
+        if self.gallery is None:
+            return text
+        text += f"/providers/Microsoft.Compute/galleries/{self.gallery}"
+        if self.application is not None:
+            text += f"/applications/{self.application}"
+        if self.version is not None:
+            text += f"/versions/{self.version}"
+        return text
+
+    @property
+    def key(self) -> str:
+        return self.id.lower()
+
+    @property
+    def subscription_key(self) -> str:
+        return self.subscription.lower()
+
+    @property
+    def parent(self) -> ResourceId:
+        if self.version is not None:
+            return ResourceId(
+                self.subscription, self.resource_group, self.gallery, self.application
+            )
+        if self.application is not None:
+            return ResourceId(self.subscription, self.resource_group, self.gallery)
+        if self.gallery is not None:
+            return ResourceId(self.subscription, self.resource_group)
+        return ResourceId(self.subscription)
+
+    @property
+    def group(self) -> ResourceId:
+        return ResourceId(self.subscription, self.resource_group)
+
+    @property
+    def relative_type_path(self) -> str:
+        """``galleries/g/applications/a``: how ARM names a nested parent in its messages."""
+        parts = [p for p in (self.gallery, self.application, self.version) if p is not None]
+        return "/".join(parts)
+
+
+def check_subscription(subscription: str) -> None:
+    """ARM accepts any well-formed subscription id (a GUID); anything else is refused."""
+    if not _GUID.match(subscription):
+        raise errors.InvalidSubscriptionId(
+            f"The provided subscription identifier '{subscription}' is malformed or invalid.",
+            status=400,
+        )
+
+
+def check_resource_group_name(name: str) -> None:
+    """ARM's resource-group name rule: 1-90 of letters, digits, ``-_.()``, not ending in '.'."""
+    if not _RESOURCE_GROUP.match(name) or name.endswith("."):
+        raise errors.InvalidResourceGroupName(
+            f"The specified resource group name '{name}' is invalid. Resource group names "
+            "can only include alphanumeric, underscore, parentheses, hyphen, period (except at "
+            "end), and Unicode characters that match the allowed characters.",
+            target="resourceGroupName",
+        )

@@ -1,0 +1,72 @@
+"""Case-insensitive ARM routing: fixed path segments match in any case, names keep theirs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from . import errors
+from .request import ArmRequest, Reply
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+Handler = Callable[["Service", ArmRequest], Awaitable[Reply]]
+Provider = Literal["Microsoft.Resources", "Microsoft.Compute"]
+
+
+@dataclass(slots=True)
+class Route:
+    """A path template such as ``/subscriptions/{subscriptionId}/resourcegroups/{rg}``."""
+
+    template: str
+    provider: Provider
+    # The resource type as ARM's api-version errors name it, e.g. "galleries/applications".
+    type_name: str
+    methods: dict[str, Handler] = field(default_factory=dict)
+    segments: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.segments = tuple(part.lower() for part in self.template.strip("/").split("/"))
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        if len(parts) != len(self.segments):
+            return None
+        params: dict[str, str] = {}
+        for pattern, part in zip(self.segments, parts, strict=True):
+            if pattern.startswith("{"):
+                if not part:
+                    return None
+                params[pattern[1:-1]] = part
+            elif pattern != part.lower():
+                return None
+        return params
+
+
+class Router:
+    """Finds the route for a path, and the handler for a method."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self._by_length: dict[int, list[Route]] = {}
+        for route in routes:
+            self._by_length.setdefault(len(route.segments), []).append(route)
+
+    def resolve(self, method: str, path: str) -> tuple[Route, Handler, dict[str, str]]:
+        parts = path.strip("/").split("/")
+        for route in self._by_length.get(len(parts), ()):
+            params = route.match(parts)
+            if params is None:
+                continue
+            # HEAD on a resource group is its own operation ("check existence").
+            handler = route.methods.get(method)
+            if handler is None:
+                raise errors.MethodNotAllowed(
+                    f"The requested resource does not support http method '{method}'."
+                )
+            return route, handler, {name.lower(): value for name, value in params.items()}
+        raise errors.ArmError(
+            f"No HTTP resource was found that matches the request URI '{path}'.",
+            code="NotFound",
+            status=404,
+        )

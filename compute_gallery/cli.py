@@ -1,0 +1,151 @@
+"""The ``compute-gallery`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import platformdirs
+
+from . import __version__
+from .settings import Settings
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("compute-gallery", appauthor=False))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="compute-gallery",
+        description="A self-hosted Azure Compute Gallery control plane for VM Applications.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the service",
+        description="Serve the Azure Resource Manager API for galleries, gallery applications "
+        "and gallery application versions. Point an Azure SDK's base_url (or the CLI's "
+        "resource-manager endpoint) at the printed endpoint and trust the printed CA.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port to listen on; 0 picks a free one (default: 8443, or 8080 with --http)",
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(),
+        help="where the embedded SQLite store and the TLS certificates live",
+    )
+    serve.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="keep resources in memory only (the TLS certificates still live in --data-dir)",
+    )
+    serve.add_argument("--http", action="store_true", help="serve plain HTTP instead of HTTPS")
+    serve.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="a PostgreSQL database shared by several instances (not available yet)",
+    )
+    serve.add_argument(
+        "--operation-seconds",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long each long-running operation stays InProgress",
+    )
+    serve.add_argument(
+        "--lro-mode",
+        choices=("fast", "azure"),
+        default="fast",
+        help="fast: headers that make clients poll every few milliseconds; azure: the headers "
+        "Azure sends (clients then wait their own default interval between polls)",
+    )
+    serve.add_argument(
+        "--page-size", type=int, default=100, help="items per page of a list without $top"
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="how much to log; info logs one line per request",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands first
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.database_url:
+        print(
+            "compute-gallery: --database-url (PostgreSQL) is not available in this release; "
+            "run without it to use the embedded SQLite store.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.operation_seconds < 0:
+        print("compute-gallery: --operation-seconds must not be negative", file=sys.stderr)
+        return 2
+    if args.page_size < 1:
+        print("compute-gallery: --page-size must be at least 1", file=sys.stderr)
+        return 2
+    port = args.port if args.port is not None else (8080 if args.http else 8443)
+    settings = Settings(
+        data_dir=args.data_dir,
+        in_memory=args.in_memory,
+        host=args.host,
+        port=port,
+        http=args.http,
+        operation_seconds=args.operation_seconds,
+        lro_mode=args.lro_mode,
+        page_size=args.page_size,
+        log_level=args.log_level,
+    )
+    from .server import run
+
+    try:
+        return run(settings)
+    except OSError as error:
+        if error.errno in (98, 48):  # EADDRINUSE on Linux, macOS
+            print(
+                f"compute-gallery: port {port} on {args.host} is in use; choose another with "
+                "--port (0 picks a free one).",
+                file=sys.stderr,
+            )
+            return 1
+        raise
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; bound here so that port 0 resolves before the banner is printed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

@@ -1,0 +1,1 @@
+"""Long-running operations: durable jobs that an operation runner executes and resumes."""

@@ -1,0 +1,1 @@
+"""The resource types: resource groups, galleries, gallery applications and their versions."""

@@ -1,0 +1,303 @@
+"""Rules shared by every resource type: locations, tags, parents, immutability, paging."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .. import clock, schema
+from ..arm import errors, locations
+from ..arm.ids import ResourceId
+from ..arm.request import ArmRequest
+from ..storage import Operation, Record, Transaction
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+MAX_TAGS = 50
+MAX_TAG_NAME = 512
+MAX_TAG_VALUE = 256
+_TAG_RESERVED = set("<>%&\\?/")
+
+
+def body_object(request: ArmRequest) -> dict[str, Any]:
+    """The request body, which must be a JSON object."""
+    body = request.json()
+    if not isinstance(body, dict):
+        raise errors.content_not_deserializable(
+            f"Cannot deserialize the current JSON {type(body).__name__} into an object. "
+            "Path '', line 1, position 1."
+        )
+    return body
+
+
+def location_of(body: dict[str, Any], resource_type: str) -> locations.Region:
+    """The body's ``location``, normalised; ARM's errors when absent or unknown."""
+    value = body.get("location")
+    if value is None or value == "":
+        raise errors.LocationRequired("The location property is required for this definition.")
+    if not isinstance(value, str):
+        raise errors.content_not_deserializable(
+            f"Error converting value {value!r} to type 'System.String'. Path 'location'."
+        )
+    region = locations.find(value)
+    if region is None:
+        raise errors.LocationNotAvailableForResourceType(
+            f"The provided location '{value}' is not available for resource type "
+            f"'{resource_type}'. List of available regions for the resource type is "
+            f"'{','.join(locations.names())}'."
+        )
+    return region
+
+
+def check_tags(tags: object) -> dict[str, str] | None:
+    """ARM's tag limits: 50 pairs, names up to 512 without reserved characters, values 256."""
+    if tags is None:
+        return None
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise errors.content_not_deserializable(
+            "Error converting value to type 'System.Collections.Generic.Dictionary`2"
+            "[System.String,System.String]'. Path 'tags'."
+        )
+    if len(tags) > MAX_TAGS:
+        raise errors.InvalidTags(
+            f"Too many tags specified. Requested tag count - '{len(tags)}'. "
+            f"Maximum number of tags allowed - '{MAX_TAGS}'."
+        )
+    for name, value in tags.items():
+        if not name or len(name) > MAX_TAG_NAME:
+            raise errors.InvalidTagName(
+                f"The tag name '{name[:MAX_TAG_NAME]}' is invalid: a tag name must have 1 to "
+                f"{MAX_TAG_NAME} characters."
+            )
+        if any(ch in _TAG_RESERVED or ord(ch) < 32 for ch in name):
+            raise errors.InvalidTagNameCharacters(
+                f"The tag names '{name}' have reserved characters '<,>,%,&,\\,?,/' or control "
+                "characters."
+            )
+        if len(value) > MAX_TAG_VALUE:
+            raise errors.InvalidTagValueLength(
+                f"The tag value '{value[:40]}...' of tag '{name}' is too long: a tag value can "
+                f"have at most {MAX_TAG_VALUE} characters."
+            )
+    return dict(tags)
+
+
+def require_group(tx: Transaction, rid: ResourceId) -> Record:
+    """The resource group ``rid`` lives in; 404 when missing, 409 while it is being deleted."""
+    group = tx.get(rid.group.key)
+    if group is None:
+        raise group_not_found(rid)
+    if group.body["properties"].get("provisioningState") == "Deleting":
+        raise errors.ResourceGroupBeingDeleted(
+            f"The resource group '{group.body['name']}' is in deprovisioning state and cannot "
+            "perform this operation.",
+        )
+    return group
+
+
+def group_not_found(rid: ResourceId) -> errors.ArmError:
+    return errors.ResourceGroupNotFound(
+        f"Resource group '{rid.resource_group}' could not be found."
+    )
+
+
+def require_parent(tx: Transaction, rid: ResourceId) -> Record:
+    """The gallery or application that ``rid`` is nested in, or ParentResourceNotFound."""
+    parent = tx.get(rid.parent.key)
+    if parent is None:
+        raise parent_not_found(rid)
+    return parent
+
+
+def parent_not_found(rid: ResourceId) -> errors.ArmError:
+    return errors.ParentResourceNotFound(
+        "Can not perform requested operation on nested resource. Parent resource "
+        f"'{rid.parent.relative_type_path}' not found."
+    )
+
+
+def resource_not_found(rid: ResourceId) -> errors.ArmError:
+    # ARM's message names the type chain with the names interleaved: galleries/g/applications/a.
+    type_path = "Microsoft.Compute/" + "/".join(
+        f"{segment}/{name}"
+        for segment, name in zip(
+            ("galleries", "applications", "versions"),
+            [p for p in (rid.gallery, rid.application, rid.version) if p is not None],
+            strict=False,
+        )
+    )
+    return errors.ResourceNotFound(
+        f"The Resource '{type_path}' under resource group '{rid.resource_group}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+    )
+
+
+def missing_resource_error(tx: Transaction, rid: ResourceId) -> errors.ArmError:
+    """The 404 for an absent resource: its group's, its parent's or its own, whichever is first."""
+    if tx.get(rid.group.key) is None:
+        return group_not_found(rid)
+    ancestor = rid.parent
+    chain = []
+    while ancestor.gallery is not None:
+        chain.append(ancestor)
+        ancestor = ancestor.parent
+    for parent in reversed(chain):
+        if tx.get(parent.key) is None:
+            return parent_not_found(rid)
+    return resource_not_found(rid)
+
+
+def check_immutable(
+    old: dict[str, Any], new: dict[str, Any], paths: Iterable[str], root: str
+) -> None:
+    """PropertyChangeNotAllowed for the first listed property whose value changed.
+
+    ``paths`` are dotted paths below the resource (``properties.publishingProfile...``). A
+    property the new body leaves out keeps its stored value (``inherit_missing``), so only a
+    property given with another value is a change.
+    """
+    for path in paths:
+        before, after = lookup(old, path), lookup(new, path)
+        if after is not None and before != after:
+            target = f"{root}.{path}"
+            raise errors.PropertyChangeNotAllowed(
+                f"Changing property '{target}' is not allowed.", target=target
+            )
+
+
+def inherit_missing(old: dict[str, Any], new: dict[str, Any], paths: Iterable[str]) -> None:
+    """Copy each listed property the new body omits from the stored one."""
+    for path in paths:
+        value = lookup(old, path)
+        if value is not None and lookup(new, path) is None:
+            assign(new, path, copy.deepcopy(value))
+
+
+def lookup(body: dict[str, Any], path: str) -> Any:
+    node: Any = body
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def assign(body: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node = body
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def preserve_unknown(
+    old: dict[str, Any], new: dict[str, Any], api_version: str, model: str
+) -> None:
+    """Keep what an older api-version cannot see: properties its schema does not have.
+
+    A client on an old api-version replaces a resource without knowing the newer properties;
+    dropping them would lose data another client set. Arrays are replaced whole.
+    """
+    visible = schema.shape(old, api_version, model)
+    _merge_hidden(old, visible, new)
+
+
+def _merge_hidden(old: dict[str, Any], visible: dict[str, Any], new: dict[str, Any]) -> None:
+    for name, value in old.items():
+        if name not in visible:
+            new.setdefault(name, copy.deepcopy(value))
+        elif isinstance(value, dict) and isinstance(visible[name], dict):
+            target = new.get(name)
+            if isinstance(target, dict):
+                _merge_hidden(value, visible[name], target)
+
+
+def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """PATCH semantics: objects merge key by key; arrays, scalars and ``tags`` replace."""
+    result = copy.deepcopy(stored)
+    for name, value in patch.items():
+        if isinstance(value, dict) and isinstance(result.get(name), dict) and name != "tags":
+            result[name] = merge_patch(result[name], value)
+        else:
+            result[name] = copy.deepcopy(value)
+    return result
+
+
+def new_operation(
+    service: Service, rid: ResourceId, kind: str, location: str, api_version: str
+) -> Operation:
+    """A durable operation, due after the configured operation time."""
+    now = clock.time()
+    return Operation(
+        id=str(uuid.uuid4()),
+        kind=kind,
+        subscription=rid.subscription,
+        location=location,
+        resource_key=rid.key,
+        resource_id=rid.id,
+        api_version=api_version,
+        start_time=clock.iso(now),
+        due=now + service.settings.operation_seconds,
+    )
+
+
+def envelope(
+    rid: ResourceId, location: str, tags: dict[str, str] | None, properties: dict[str, Any]
+) -> dict[str, Any]:
+    """A tracked resource as ARM shows it; ``tags`` is left out when there are none."""
+    body: dict[str, Any] = {"id": rid.id, "name": rid.name, "type": rid.type, "location": location}
+    if tags:
+        body["tags"] = tags
+    body["properties"] = properties
+    return body
+
+
+def record_of(rid: ResourceId, body: dict[str, Any], operation_id: str | None) -> Record:
+    return Record(
+        key=rid.key,
+        id=rid.id,
+        type=rid.type.lower(),
+        parent_key=rid.parent.key,
+        subscription=rid.subscription_key,
+        body=body,
+        operation_id=operation_id,
+    )
+
+
+def page_limit(request: ArmRequest, default: int) -> int:
+    top = request.flag("$top")
+    if top is None:
+        return default
+    if not top.isdigit() or int(top) < 1:
+        raise errors.InvalidParameter(
+            f"The value '{top}' of query parameter '$top' is invalid: it must be a positive "
+            "integer.",
+            target="$top",
+        )
+    return min(int(top), 1000)
+
+
+def skip_token(request: ArmRequest) -> str | None:
+    token = request.flag("$skiptoken")
+    if token is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode() + b"==").decode()
+    except (ValueError, UnicodeDecodeError):
+        raise errors.InvalidParameter(
+            f"The value '{token}' of query parameter '$skipToken' is invalid.",
+            target="$skipToken",
+        ) from None
+
+
+def next_link(request: ArmRequest, last_key: str, limit: int) -> str:
+    """The absolute URL of the next page; it carries api-version, as clients follow it verbatim."""
+    token = base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
+    link = f"{request.base_url}{request.path}?api-version={request.api_version}&$skiptoken={token}"
+    if request.flag("$top") is not None:
+        link += f"&$top={limit}"
+    return link

@@ -1,0 +1,282 @@
+"""Gallery application versions (``.../applications/{a}/versions/{v}``): the deployable unit.
+
+A version names its package (``mediaLink``), the commands that install and remove it, and
+where it is replicated (``targetRegions``). Creating or replacing one is a long-running
+operation; ``$expand=ReplicationStatus`` reports its progress per region.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, ClassVar
+
+from .. import clock, schema
+from ..arm import errors, locations
+from ..arm.ids import VERSION_TYPE, ResourceId
+from ..arm.locations import Region
+from ..arm.request import ArmRequest
+from ..storage import Record
+from . import common, rules
+from .tracked import ComputeResource
+
+INT32_MAX = 2**31 - 1
+_VERSION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+# The first api-version whose default is a storage strategy rather than Standard_LRS.
+STRATEGY_SINCE = "2025-03-03"
+
+PROFILE = "properties.publishingProfile"
+
+# Properties fixed at creation. An update may leave them out (the stored value stays) but
+# not change them.
+IMMUTABLE = (
+    f"{PROFILE}.manageActions.install",
+    f"{PROFILE}.manageActions.remove",
+    f"{PROFILE}.manageActions.update",
+    f"{PROFILE}.settings.packageFileName",
+    f"{PROFILE}.settings.configFileName",
+    f"{PROFILE}.settings.scriptBehaviorAfterReboot",
+    f"{PROFILE}.storageAccountType",
+    f"{PROFILE}.storageAccountStrategy",
+    f"{PROFILE}.replicationMode",
+)
+_LENGTH_LIMITED = (
+    "manageActions.install",
+    "manageActions.remove",
+    "manageActions.update",
+    "settings.packageFileName",
+    "settings.configFileName",
+)
+_SOURCES = ("mediaLink", "defaultConfigurationLink")
+
+
+class GalleryApplicationVersions(ComputeResource):
+    type: ClassVar[str] = VERSION_TYPE
+    type_name: ClassVar[str] = "galleries/applications/versions"
+    model: ClassVar[str] = "GalleryApplicationVersion"
+    root: ClassVar[str] = "galleryApplicationVersion"
+
+    def check_name(self, rid: ResourceId) -> None:
+        """``Major.Minor.Patch``, each part a non-negative 32-bit integer.
+
+        Leading zeros are accepted and the name is kept as written: ``1.0.0`` and ``01.0.0``
+        are different versions (Azure's handling of this case is not documented).
+        """
+        match = _VERSION_NAME.match(rid.name)
+        if match is None or any(int(part) > INT32_MAX for part in match.groups()):
+            raise errors.InvalidParameter(
+                "The gallery application version name is invalid. The version name should "
+                "follow Major(int32).Minor(int32).Patch(int32) format, for e.g: 1.0.0, "
+                "2018.12.1 etc.",
+                target="galleryApplicationVersionName",
+            )
+
+    def prepare(
+        self,
+        request: ArmRequest,
+        rid: ResourceId,
+        body: dict[str, Any],
+        region: Region,
+        existing: Record | None,
+    ) -> dict[str, Any]:
+        properties: dict[str, Any] = copy.deepcopy(body.get("properties") or {})
+        profile: dict[str, Any] = properties["publishingProfile"]
+        path = f"{self.root}.{PROFILE}"
+        old = existing.body if existing is not None else None
+
+        for name in _LENGTH_LIMITED:
+            rules.max_length(common.lookup(profile, name), f"{path}.{name}")
+        for name in _SOURCES:
+            rules.absolute_uri(profile["source"].get(name), f"{path}.source.{name}")
+        if profile.get("storageAccountType") and profile.get("storageAccountStrategy"):
+            raise errors.InvalidParameter(
+                f"The parameters '{path}.storageAccountType' and "
+                f"'{path}.storageAccountStrategy' cannot be specified together. Specify one "
+                "of them.",
+                target=f"{path}.storageAccountStrategy",
+            )
+        rules.replica_count(profile.get("replicaCount"), f"{path}.replicaCount")
+        rules.custom_actions(profile.get("customActions"), f"{path}.customActions")
+        rules.end_of_life(
+            profile.get("endOfLifeDate"),
+            common.lookup(old, f"{PROFILE}.endOfLifeDate") if old else None,
+            f"{path}.endOfLifeDate",
+        )
+
+        if old is not None:
+            common.inherit_missing(old, {"properties": properties}, IMMUTABLE)
+            for name in _SOURCES:
+                common.inherit_missing(
+                    old, {"properties": properties}, [f"{PROFILE}.source.{name}"]
+                )
+            self._check_unchanged(old, properties)
+        else:
+            _default_storage(profile, request.api_version)
+
+        profile.setdefault("replicaCount", 1)
+        profile["targetRegions"] = _target_regions(profile, region, path)
+        if old is not None:
+            self._check_region_removal(rid, old, properties)
+        profile.setdefault("excludeFromLatest", False)
+        profile.setdefault("enableHealthCheck", False)
+        profile["publishedDate"] = (
+            common.lookup(old, f"{PROFILE}.publishedDate") if old else None
+        ) or clock.iso()
+        return properties
+
+    def _check_unchanged(self, old: dict[str, Any], properties: dict[str, Any]) -> None:
+        new = {"properties": properties}
+        for name in _SOURCES:
+            before = common.lookup(old, f"{PROFILE}.source.{name}")
+            after = common.lookup(new, f"{PROFILE}.source.{name}")
+            if not rules.same_source(before, after):
+                target = f"{self.root}.{PROFILE}.source.{name}"
+                raise errors.PropertyChangeNotAllowed(
+                    f"Changing property '{target}' is not allowed. Only the SAS token of a "
+                    "source URL can change.",
+                    target=target,
+                )
+        common.check_immutable(old, new, IMMUTABLE, self.root)
+        before_types = {
+            _fold(r["name"]): r.get("storageAccountType")
+            for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
+        }
+        for index, target_region in enumerate(
+            properties["publishingProfile"].get("targetRegions") or []
+        ):
+            before = before_types.get(_fold(target_region["name"]))
+            after = target_region.get("storageAccountType")
+            if before is not None and after is not None and before != after:
+                target = f"{self.root}.{PROFILE}.targetRegions[{index}].storageAccountType"
+                raise errors.PropertyChangeNotAllowed(
+                    f"Changing property '{target}' is not allowed.", target=target
+                )
+
+    def _check_region_removal(
+        self, rid: ResourceId, old: dict[str, Any], properties: dict[str, Any]
+    ) -> None:
+        """Dropping a region the version was replicated to needs the safety profile's consent."""
+        safety = properties.get("safetyProfile") or {}
+        if safety.get("allowDeletionOfReplicatedLocations"):
+            return
+        kept = {_fold(r["name"]) for r in properties["publishingProfile"]["targetRegions"]}
+        removed = [
+            r["name"]
+            for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
+            if _fold(r["name"]) not in kept
+        ]
+        if removed:
+            raise errors.ArmError(
+                "Complete set of target locations not specified while updating gallery "
+                f"artifact '{rid.name}' and type 'GalleryApplicationVersion'. Deletion of "
+                f"previously replicated locations is not allowed: {', '.join(removed)}. "
+                "Specify all existing target locations, or set "
+                "'safetyProfile.allowDeletionOfReplicatedLocations' to true to remove them.",
+                code="BadRequest",
+                target=f"{self.root}.{PROFILE}.targetRegions",
+            )
+
+    def extra(self, request: ArmRequest, record: Record, shaped: dict[str, Any]) -> None:
+        expand = request.flag("$expand")
+        if expand is None:
+            return
+        allowed = schema.expand_values(request.api_version)
+        chosen = next((value for value in allowed if value.lower() == expand.lower()), None)
+        if chosen is None:
+            raise errors.value_not_allowed(expand, "$expand", list(allowed))
+        if chosen == "ReplicationStatus":
+            shaped["properties"]["replicationStatus"] = replication_status(record)
+
+
+def replication_status(record: Record) -> dict[str, Any]:
+    """Per-region replication state, derived from where the version's operation stands."""
+    properties = record.body["properties"]
+    stored = properties.get("replicationStatus")
+    if stored is not None:
+        return copy.deepcopy(stored)
+    state = properties.get("provisioningState")
+    region_state, progress, aggregated = {
+        "Succeeded": ("Completed", 100, "Completed"),
+        "Failed": ("Failed", 0, "Failed"),
+    }.get(state or "", ("Replicating", 0, "InProgress"))
+    return {
+        "aggregatedState": aggregated,
+        "summary": [
+            {"region": r["name"], "state": region_state, "details": "", "progress": progress}
+            for r in properties["publishingProfile"].get("targetRegions") or []
+        ],
+    }
+
+
+def _fold(name: str) -> str:
+    region = locations.find(name)
+    return region.name if region else name.replace(" ", "").lower()
+
+
+def _default_storage(profile: dict[str, Any], api_version: str) -> None:
+    """Before 2025-03-03 the default is Standard_LRS; from it, the PreferStandard_ZRS strategy."""
+    if profile.get("storageAccountType") or profile.get("storageAccountStrategy"):
+        return
+    if api_version >= STRATEGY_SINCE:
+        profile["storageAccountStrategy"] = "PreferStandard_ZRS"
+    else:
+        profile["storageAccountType"] = "Standard_LRS"
+
+
+def _region_storage(profile: dict[str, Any], region: Region) -> str:
+    explicit = profile.get("storageAccountType")
+    if explicit:
+        return str(explicit)
+    if profile.get("storageAccountStrategy") == "PreferStandard_ZRS" and region.availability_zones:
+        return "Standard_ZRS"
+    return "Standard_LRS"
+
+
+def _target_regions(profile: dict[str, Any], home: Region, path: str) -> list[dict[str, Any]]:
+    """The target regions with Compute's defaults: display names, counts, storage types."""
+    requested = profile.get("targetRegions")
+    replicas = profile["replicaCount"]
+    if not requested:
+        requested = [{"name": home.display_name}]
+    result: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(requested):
+        target = f"{path}.targetRegions[{index}]"
+        region = locations.find(entry["name"])
+        if region is None:
+            raise errors.InvalidParameter(
+                f"The region '{entry['name']}' of parameter '{target}.name' is not a valid "
+                f"Azure region. Valid regions are: {', '.join(locations.names())}.",
+                target=f"{target}.name",
+            )
+        if region.name in seen:
+            raise errors.InvalidParameter(
+                f"The target region '{entry['name']}' is specified more than once in "
+                f"'{path}.targetRegions'. Each region can be listed only once.",
+                target=f"{path}.targetRegions",
+            )
+        seen.add(region.name)
+        if entry.get("encryption") is not None:
+            raise errors.InvalidParameter(
+                f"Parameter '{target}.encryption' is not allowed.", target=f"{target}.encryption"
+            )
+        rules.replica_count(entry.get("regionalReplicaCount"), f"{target}.regionalReplicaCount")
+        for set_index, replica_set in enumerate(entry.get("additionalReplicaSets") or []):
+            rules.replica_count(
+                replica_set.get("regionalReplicaCount"),
+                f"{target}.additionalReplicaSets[{set_index}].regionalReplicaCount",
+            )
+        filled = dict(entry)
+        filled["name"] = region.display_name
+        filled.setdefault("regionalReplicaCount", replicas)
+        filled.setdefault("storageAccountType", _region_storage(profile, region))
+        result.append(filled)
+    if home.name not in seen:
+        names = ", ".join(entry["name"] for entry in requested)
+        raise errors.InvalidParameter(
+            f"Gallery application version publishing profile regions '{names}' must contain "
+            f"the location of the gallery application version '{home.name}'.",
+            target=f"{path}.targetRegions",
+        )
+    return result

@@ -1,0 +1,173 @@
+"""The service: settings, the store, the operation runner, and the ARM routes that use them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from functools import partial
+
+from . import clock
+from .arm.routing import Route, Router
+from .operations.runner import OperationRunner
+from .resources import operations_status, resource_groups
+from .resources.galleries import Galleries
+from .resources.gallery_application_versions import GalleryApplicationVersions
+from .resources.gallery_applications import GalleryApplications
+from .resources.tracked import DELETE_KIND, PROVISION_KIND, ComputeResource
+from .settings import Settings
+from .storage import Operation, Store
+from .storage.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+_SUB = "/subscriptions/{subscriptionId}"
+_RG = _SUB + "/resourceGroups/{resourceGroupName}"
+_GALLERIES = _RG + "/providers/Microsoft.Compute/galleries"
+_APPLICATIONS = _GALLERIES + "/{galleryName}/applications"
+_VERSIONS = _APPLICATIONS + "/{galleryApplicationName}/versions"
+_PRUNE_EVERY_SECONDS = 3600.0
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: SQLite in the data directory, or in memory."""
+    if settings.in_memory:
+        return SqliteStore(None)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(settings.data_dir / "compute-gallery.db")
+
+
+class Service:
+    """Everything a request handler may use; one per process."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store if store is not None else open_store(settings)
+        self.runner = OperationRunner(self.store)
+        self.galleries = Galleries()
+        self.applications = GalleryApplications()
+        self.versions = GalleryApplicationVersions()
+        self.router = Router(self._routes())
+        self.ready = False
+        self._pruner: asyncio.Task[None] | None = None
+        for kind, job in {
+            PROVISION_KIND: ComputeResource.run_provision,
+            DELETE_KIND: ComputeResource.run_delete,
+            resource_groups.DELETE_KIND: resource_groups.run_delete,
+        }.items():
+            self.runner.register(kind, partial(self._job, job))
+
+    async def _job(self, job: object, op: Operation) -> None:
+        await job(self, op)  # type: ignore[operator]
+
+    def _routes(self) -> list[Route]:
+        def compute(template: str, type_name: str, resource: ComputeResource) -> Route:
+            return Route(
+                template,
+                "Microsoft.Compute",
+                type_name,
+                {
+                    "PUT": resource.create_or_update,
+                    "GET": resource.get,
+                    "PATCH": resource.update,
+                    "DELETE": resource.delete,
+                },
+            )
+
+        return [
+            Route(
+                _SUB + "/resourcegroups",
+                "Microsoft.Resources",
+                "resourceGroups",
+                {"GET": resource_groups.list_by_subscription},
+            ),
+            Route(
+                _RG,
+                "Microsoft.Resources",
+                "resourceGroups",
+                {
+                    "PUT": resource_groups.create_or_update,
+                    "GET": resource_groups.get,
+                    "HEAD": resource_groups.check_existence,
+                    "PATCH": resource_groups.update,
+                    "DELETE": resource_groups.delete,
+                },
+            ),
+            Route(
+                _SUB + "/operationresults/{operationId}",
+                "Microsoft.Resources",
+                "operationresults",
+                {"GET": resource_groups.operation_result},
+            ),
+            Route(
+                _SUB + "/providers/Microsoft.Compute/galleries",
+                "Microsoft.Compute",
+                "galleries",
+                {"GET": self.galleries.list_by_subscription},
+            ),
+            Route(
+                _SUB + "/providers/Microsoft.Compute/locations/{location}/capsOperations/"
+                "{operationId}",
+                "Microsoft.Compute",
+                "locations/capsOperations",
+                {"GET": operations_status.get},
+            ),
+            Route(_GALLERIES, "Microsoft.Compute", "galleries", {"GET": self.galleries.list}),
+            compute(_GALLERIES + "/{galleryName}", "galleries", self.galleries),
+            Route(
+                _APPLICATIONS,
+                "Microsoft.Compute",
+                "galleries/applications",
+                {"GET": self.applications.list},
+            ),
+            compute(
+                _APPLICATIONS + "/{galleryApplicationName}",
+                "galleries/applications",
+                self.applications,
+            ),
+            Route(
+                _VERSIONS,
+                "Microsoft.Compute",
+                "galleries/applications/versions",
+                {"GET": self.versions.list},
+            ),
+            compute(
+                _VERSIONS + "/{galleryApplicationVersionName}",
+                "galleries/applications/versions",
+                self.versions,
+            ),
+        ]
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.runner.start()
+        self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+        self.ready = True
+        log.info(
+            "service ready on %s", getattr(self.store, "description", type(self.store).__name__)
+        )
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+        await self.runner.stop()
+        await self.store.close()
+
+    async def _prune_forever(self) -> None:
+        while True:
+            removed = await self.store.prune_operations(
+                clock.time() - self.settings.operation_retention_seconds
+            )
+            if removed:
+                log.info("forgot %d finished operations", removed)
+            await asyncio.sleep(_PRUNE_EVERY_SECONDS)
+
+    def resource_for(self, stored_type: str) -> ComputeResource:
+        """The resource type of a stored record (``record.type`` is lower-cased)."""
+        for resource in (self.versions, self.applications, self.galleries):
+            if resource.type.lower() == stored_type:
+                return resource
+        raise LookupError(stored_type)
