@@ -1,0 +1,60 @@
+"""Fixtures: one service process per test session, plus SDK and REST clients for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+from .support import SUBSCRIPTION, Arm, FakeCredential, ServiceProcess
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    process = ServiceProcess(tmp_path_factory.mktemp("service")).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def fresh_service(tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A service of the test's own, for restarts and settings other tests must not see."""
+    process = ServiceProcess(tmp_path / "data")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def arm(service: ServiceProcess) -> Arm:
+    return Arm(service)
+
+
+def compute_client(service: ServiceProcess) -> ComputeManagementClient:
+    return ComputeManagementClient(
+        FakeCredential(),  # type: ignore[arg-type]
+        SUBSCRIPTION,
+        base_url=service.endpoint,
+        connection_verify=service.verify,
+    )
+
+
+def resource_client(service: ServiceProcess) -> ResourceManagementClient:
+    return ResourceManagementClient(
+        FakeCredential(),  # type: ignore[arg-type]
+        SUBSCRIPTION,
+        base_url=service.endpoint,
+        connection_verify=service.verify,
+    )
+
+
+@pytest.fixture
+def compute(service: ServiceProcess) -> ComputeManagementClient:
+    return compute_client(service)
+
+
+@pytest.fixture
+def resources(service: ServiceProcess) -> ResourceManagementClient:
+    return resource_client(service)
