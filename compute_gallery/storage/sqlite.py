@@ -78,6 +78,22 @@ def _connect(target: str) -> sqlite3.Connection:
     return conn
 
 
+def _prepare(conn: sqlite3.Connection, *, on_disk: bool) -> None:
+    """Journal settings and the schema; refuse a database a newer release wrote."""
+    if on_disk:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    conn.executescript(_SCHEMA)
+    version = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    if version is None:
+        conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+    elif int(version[0]) > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the data directory was written by a newer compute-gallery "
+            f"(store schema {version[0]}, this one knows {SCHEMA_VERSION})"
+        )
+
+
 class _Transaction:
     """The SQLite view a write function gets; always used on the writer thread."""
 
@@ -164,18 +180,11 @@ class SqliteStore:
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         writer = _connect(self._target)
-        if self.path:
-            writer.execute("PRAGMA journal_mode = WAL")
-            writer.execute("PRAGMA synchronous = FULL")
-        writer.executescript(_SCHEMA)
-        version = writer.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-        if version is None:
-            writer.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(version[0]) > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"the data directory was written by a newer compute-gallery "
-                f"(store schema {version[0]}, this one knows {SCHEMA_VERSION})"
-            )
+        try:
+            _prepare(writer, on_disk=self.path is not None)
+        except BaseException:
+            writer.close()
+            raise
         if self.path:
             self._reader = _connect(self._target)
             self._reader.execute("PRAGMA query_only = ON")

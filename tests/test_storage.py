@@ -1,0 +1,202 @@
+"""The SQLite store on its own: atomic writes, serial rules, paging, persistence, memory mode."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from compute_gallery.storage import Operation, Record, Transaction
+from compute_gallery.storage.sqlite import SqliteStore
+
+T = TypeVar("T")
+
+PARENT = "/subscriptions/s/resourcegroups/rg"
+
+
+def record(name: str, parent: str = PARENT, type_: str = "t") -> Record:
+    key = f"{parent}/{name}".lower()
+    return Record(key, key, type_, parent.lower(), "s", {"name": name, "n": 1})
+
+
+def operation(op_id: str, status: str = "InProgress") -> Operation:
+    return Operation(op_id, "provision", "s", "eastus", "k", "K", "2025-03-03", status=status)
+
+
+def run(store: SqliteStore, body: Callable[[SqliteStore], Awaitable[T]]) -> T:
+    async def main() -> T:
+        await store.open()
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(params=["disk", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> SqliteStore:
+    return SqliteStore(tmp_path / "store.db" if request.param == "disk" else None)
+
+
+def test_write_is_visible_to_reads(store: SqliteStore) -> None:
+    async def body(s: SqliteStore) -> Record | None:
+        await s.write(lambda tx: tx.put(record("a")))
+        return await s.get(record("a").key)
+
+    found = run(store, body)
+    assert found is not None and found.body == {"name": "a", "n": 1}
+
+
+def test_write_that_raises_leaves_nothing(store: SqliteStore) -> None:
+    def broken(tx: Transaction) -> None:
+        tx.put(record("a"))
+        tx.put_operation(operation("op"))
+        raise ValueError("rule failed")
+
+    async def body(s: SqliteStore) -> tuple[Record | None, Operation | None]:
+        with pytest.raises(ValueError, match="rule failed"):
+            await s.write(broken)
+        return await s.get(record("a").key), await s.get_operation("op")
+
+    assert run(store, body) == (None, None)
+
+
+def test_failed_write_does_not_undo_others_in_its_batch(store: SqliteStore) -> None:
+    def broken(tx: Transaction) -> None:
+        tx.put(record("bad"))
+        raise ValueError("no")
+
+    async def body(s: SqliteStore) -> list[str]:
+        results = await asyncio.gather(
+            s.write(lambda tx: tx.put(record("one"))),
+            s.write(broken),
+            s.write(lambda tx: tx.put(record("two"))),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], ValueError)
+        return [r.body["name"] for r in await s.list_children(PARENT.lower(), "t", None, 10)]
+
+    assert run(store, body) == ["one", "two"]
+
+
+def test_concurrent_read_modify_writes_are_serial(store: SqliteStore) -> None:
+    def increment(tx: Transaction) -> None:
+        found = tx.get(record("counter").key)
+        current = found if found is not None else record("counter")
+        current.body["n"] = current.body["n"] + 1 if found else 1
+        tx.put(current)
+
+    async def body(s: SqliteStore) -> int:
+        await asyncio.gather(*(s.write(increment) for _ in range(200)))
+        found = await s.get(record("counter").key)
+        assert found is not None
+        return int(found.body["n"])
+
+    assert run(store, body) == 200
+
+
+def test_delete_tree_removes_descendants_only(store: SqliteStore) -> None:
+    gallery = record("g")
+    child = record("a", parent=gallery.key)
+    grandchild = record("v", parent=child.key)
+    sibling = record("g2")
+
+    def seed(tx: Transaction) -> None:
+        for item in (gallery, child, grandchild, sibling):
+            tx.put(item)
+
+    async def body(s: SqliteStore) -> tuple[int, list[str]]:
+        await s.write(seed)
+        removed = await s.write(lambda tx: tx.delete_tree(gallery.key))
+        left = [r.key for r in await s.list_children(PARENT.lower(), "t", None, 10)]
+        return removed, left
+
+    removed, left = run(store, body)
+    assert removed == 3
+    assert left == [sibling.key]
+
+
+def test_first_child_finds_a_direct_child(store: SqliteStore) -> None:
+    gallery = record("g")
+
+    async def body(s: SqliteStore) -> tuple[Record | None, Record | None]:
+        await s.write(lambda tx: tx.put(gallery))
+        before = await s.write(lambda tx: tx.first_child(gallery.key))
+        await s.write(lambda tx: tx.put(record("a", parent=gallery.key)))
+        after = await s.write(lambda tx: tx.first_child(gallery.key))
+        return before, after
+
+    before, after = run(store, body)
+    assert before is None
+    assert after is not None and after.body["name"] == "a"
+
+
+def test_list_pages_in_key_order(store: SqliteStore) -> None:
+    names = [f"r{i:02d}" for i in range(7)]
+
+    def seed(tx: Transaction) -> None:
+        for name in reversed(names):
+            tx.put(record(name))
+
+    async def body(s: SqliteStore) -> list[list[str]]:
+        await s.write(seed)
+        pages, after = [], None
+        while True:
+            page = await s.list_children(PARENT.lower(), "t", after, 3)
+            if not page:
+                return pages
+            pages.append([r.body["name"] for r in page])
+            after = page[-1].key
+
+    assert run(store, body) == [names[0:3], names[3:6], names[6:7]]
+
+
+def test_list_by_subscription_filters_type(store: SqliteStore) -> None:
+    async def body(s: SqliteStore) -> list[str]:
+        await s.write(lambda tx: tx.put(record("x", type_="galleries")))
+        await s.write(lambda tx: tx.put(record("y", type_="other")))
+        return [r.body["name"] for r in await s.list_by_subscription("s", "galleries", None, 10)]
+
+    assert run(store, body) == ["x"]
+
+
+def test_unfinished_operations_and_pruning(store: SqliteStore) -> None:
+    async def body(s: SqliteStore) -> tuple[list[str], int, Operation | None]:
+        await s.write(lambda tx: tx.put_operation(operation("running")))
+        await s.write(lambda tx: tx.put_operation(operation("done", status="Succeeded")))
+        unfinished = [op.id for op in await s.unfinished_operations()]
+        pruned = await s.prune_operations(finished_before=float("inf"))
+        return unfinished, pruned, await s.get_operation("running")
+
+    unfinished, pruned, still = run(store, body)
+    assert unfinished == ["running"]
+    assert pruned == 1
+    assert still is not None and still.status == "InProgress"
+
+
+def test_disk_store_keeps_state_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    run(SqliteStore(path), lambda s: s.write(lambda tx: tx.put(record("kept"))))
+    found = run(SqliteStore(path), lambda s: s.get(record("kept").key))
+    assert found is not None and found.body["name"] == "kept"
+
+
+def test_memory_store_writes_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run(SqliteStore(None), lambda s: s.write(lambda tx: tx.put(record("gone"))))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_newer_store_schema_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "store.db"
+    run(SqliteStore(path), lambda s: s.get("x"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE name = 'schema'")
+    with pytest.raises(RuntimeError, match="newer compute-gallery"):
+        run(SqliteStore(path), lambda s: s.get("x"))
