@@ -1,0 +1,107 @@
+"""The command line: help, refusals with a clear message, and the start-up banner."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from .support import ServiceProcess
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "compute_gallery", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_commands_and_flags() -> None:
+    top = _run("--help")
+    serve = _run("serve", "--help")
+
+    assert top.returncode == 0 and "serve" in top.stdout
+    assert serve.returncode == 0
+    for flag in (
+        "--host",
+        "--port",
+        "--data-dir",
+        "--in-memory",
+        "--http",
+        "--database-url",
+        "--operation-seconds",
+        "--lro-mode",
+    ):
+        assert flag in serve.stdout
+
+
+def test_version_prints_the_package_version() -> None:
+    from compute_gallery import __version__
+
+    result = _run("--version")
+    assert result.stdout.strip() == f"compute-gallery {__version__}"
+
+
+def test_serve_refuses_database_url_with_a_clear_message(tmp_path: Path) -> None:
+    result = _run("serve", "--data-dir", str(tmp_path), "--database-url", "postgresql://x/y")
+    assert result.returncode == 2
+    assert "--database-url" in result.stderr and "SQLite" in result.stderr
+
+
+def test_serve_refuses_negative_operation_seconds(tmp_path: Path) -> None:
+    result = _run("serve", "--data-dir", str(tmp_path), "--operation-seconds", "-1")
+    assert result.returncode == 2
+    assert "must not be negative" in result.stderr
+
+
+def test_serve_reports_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run("serve", "--data-dir", str(tmp_path), "--port", str(port))
+    assert result.returncode == 1
+    assert f"port {port}" in result.stderr and "--port" in result.stderr
+
+
+def test_banner_prints_endpoint_and_ca(fresh_service: ServiceProcess) -> None:
+    fresh_service.start()
+    assert fresh_service.endpoint.startswith("https://127.0.0.1:")
+    assert fresh_service.ca_cert == str(fresh_service.data_dir / "tls" / "ca.pem")
+
+
+def test_http_mode_serves_plain_http(fresh_service: ServiceProcess) -> None:
+    fresh_service.args = ["--http"]
+    fresh_service.start()
+
+    response = requests.get(f"{fresh_service.endpoint}/_emulator/health", timeout=5)
+
+    assert fresh_service.endpoint.startswith("http://")
+    assert fresh_service.ca_cert is None
+    assert response.json()["status"] == "ok"
+
+
+def test_info_logs_one_line_per_request(fresh_service: ServiceProcess) -> None:
+    fresh_service.args = ["--log-level", "info"]
+    fresh_service.start()
+    before = len(fresh_service.output)
+
+    response = requests.get(
+        f"{fresh_service.endpoint}/subscriptions/x/resourcegroups?api-version=2025-04-01",
+        verify=fresh_service.verify,
+        headers={"x-ms-client-request-id": "ignored"},
+        timeout=5,
+    )
+    fresh_service.stop()
+
+    request_id = response.headers["x-ms-request-id"]
+    lines = [line for line in fresh_service.output[before:] if request_id in line]
+    assert len(lines) == 1
+    assert "INFO" in lines[0]
+    assert "GET /subscriptions/x/resourcegroups 401" in lines[0]
+    assert lines[0].rstrip().endswith(request_id)
