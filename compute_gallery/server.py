@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import sys
 
 import uvicorn
@@ -11,6 +13,31 @@ from .app import App
 from .cli import bind, configure_logging
 from .service import Service
 from .settings import Settings
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a stop does not wait on idle keep-alive connections.
+
+    At shutdown uvicorn closes idle connections, and closing a TLS connection waits for the
+    client's close_notify, which a pooled client (the SDKs, requests) never sends while idle:
+    every stop with a client attached would wait out the whole grace period. Connections the
+    server is closing, with nothing left to send, are aborted instead.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        reaper = asyncio.get_running_loop().create_task(self._abort_closing_connections())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            reaper.cancel()
+
+    async def _abort_closing_connections(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            for connection in list(self.server_state.connections):
+                transport = connection.transport
+                if transport.is_closing() and not transport.get_write_buffer_size():
+                    transport.abort()
 
 
 def run(settings: Settings) -> int:
@@ -44,6 +71,6 @@ def run(settings: Settings) -> int:
         timeout_graceful_shutdown=5,
         **ssl,  # type: ignore[arg-type]
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     server.run(sockets=[sock])
     return 0 if server.started else 1

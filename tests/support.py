@@ -150,6 +150,8 @@ class Arm:
     def __init__(self, service: ServiceProcess) -> None:
         self.service = service
         self.session = requests.Session()
+        # requests lets REQUESTS_CA_BUNDLE override a session's own CA; the service's CA wins.
+        self.session.trust_env = False
         self.session.verify = service.verify
         self.session.headers["Authorization"] = "Bearer test-token"
 

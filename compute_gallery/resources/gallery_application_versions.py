@@ -84,6 +84,10 @@ class GalleryApplicationVersions(ComputeResource):
         profile: dict[str, Any] = properties["publishingProfile"]
         path = f"{self.root}.{PROFILE}"
         old = existing.body if existing is not None else None
+        # The schema leaves manageActions optional, but a new version needs its commands; a
+        # replacement may leave them out and keeps the stored ones.
+        if old is None and profile.get("manageActions") is None:
+            raise errors.required_parameter_missing(f"{path}.manageActions")
 
         for name in _LENGTH_LIMITED:
             rules.max_length(common.lookup(profile, name), f"{path}.{name}")

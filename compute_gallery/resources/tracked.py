@@ -105,6 +105,10 @@ class ComputeResource:
             body = common.body_object(request)
             region = common.location_of(body, self.type)
             tags = common.check_tags(body.get("tags"))
+            # The schema does not require the properties envelope, but what it holds is
+            # required all the same: validate an absent one as empty.
+            if all(key.lower() != "properties" or value is None for key, value in body.items()):
+                body["properties"] = {}
             clean = schema.validate(body, api_version, self.model, self.root)
             existing = tx.get(rid.key)
             if existing is not None:
@@ -237,7 +241,14 @@ class ComputeResource:
     def _require_ancestors(self, tx: Transaction, rid: ResourceId) -> None:
         common.require_group(tx, rid)
         if rid.parent.gallery is not None:
-            common.require_parent(tx, rid)
+            parent = common.require_parent(tx, rid)
+            # A child written while its parent's deletion runs would outlive the parent.
+            running = tx.get_operation(parent.operation_id) if parent.operation_id else None
+            if running is not None and running.kind == DELETE_KIND and not running.finished:
+                raise errors.OperationNotAllowed(
+                    f"The operation is not allowed on '{rid.name}' since its parent "
+                    f"'{parent.body['name']}' is marked for deletion."
+                )
 
     def _check_replaceable(self, existing: Record, region: Region) -> None:
         if existing.body.get("properties", {}).get("provisioningState") == "Deleting":
