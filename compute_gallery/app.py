@@ -109,7 +109,12 @@ class App:
                     code="RequestEntityTooLarge",
                     status=413,
                 )
-            route, handler, params = self.service.router.resolve(method, path)
+            try:
+                route, handler, params = self.service.router.resolve(method, path)
+            except errors.ArmError:
+                # ARM authenticates before it looks for the resource type.
+                _authenticate(headers)
+                raise
             query = {
                 name.lower(): value
                 for name, value in parse_qsl(

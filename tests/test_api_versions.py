@@ -335,7 +335,9 @@ def test_list_versions_with_older_api_version_keeps_it_on_every_page(
 
 
 def compute_paths() -> list[str]:
-    group, gallery = unique("rg"), unique("gal")
+    # Fixed names: parameters must be the same in every pytest-xdist worker. None of these
+    # resources exists, which is fine: api-version errors come before any lookup.
+    group, gallery = "rg-api-versions", "galapiversions"
     return [
         gallery_path(group, gallery),
         application_path(group, gallery, "app"),
@@ -343,7 +345,7 @@ def compute_paths() -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("path", [*compute_paths(), resource_group_path(unique("rg"))])
+@pytest.mark.parametrize("path", [*compute_paths(), resource_group_path("rg-api-versions")])
 def test_request_without_api_version_returns_missing_api_version_parameter(
     arm: Arm, path: str
 ) -> None:

@@ -114,10 +114,21 @@ def require_parent(tx: Transaction, rid: ResourceId) -> Record:
 
 
 def parent_not_found(rid: ResourceId) -> errors.ArmError:
+    """ARM names the direct parent (``'g/a'`` for a version), whichever ancestor is missing."""
     return errors.ParentResourceNotFound(
         "Can not perform requested operation on nested resource. Parent resource "
         f"'{rid.parent.relative_type_path}' not found."
     )
+
+
+def _nested_ancestors(rid: ResourceId) -> list[ResourceId]:
+    """The gallery and application above ``rid``, outermost first."""
+    chain = []
+    ancestor = rid.parent
+    while ancestor.gallery is not None:
+        chain.append(ancestor)
+        ancestor = ancestor.parent
+    return chain[::-1]
 
 
 def resource_not_found(rid: ResourceId) -> errors.ArmError:
@@ -140,14 +151,8 @@ def missing_resource_error(tx: Transaction, rid: ResourceId) -> errors.ArmError:
     """The 404 for an absent resource: its group's, its parent's or its own, whichever is first."""
     if tx.get(rid.group.key) is None:
         return group_not_found(rid)
-    ancestor = rid.parent
-    chain = []
-    while ancestor.gallery is not None:
-        chain.append(ancestor)
-        ancestor = ancestor.parent
-    for parent in reversed(chain):
-        if tx.get(parent.key) is None:
-            return parent_not_found(rid)
+    if any(tx.get(ancestor.key) is None for ancestor in _nested_ancestors(rid)):
+        return parent_not_found(rid)
     return resource_not_found(rid)
 
 
@@ -286,7 +291,8 @@ def skip_token(request: ArmRequest) -> str | None:
     if token is None:
         return None
     try:
-        return base64.urlsafe_b64decode(token.encode() + b"==").decode()
+        padded = token.encode() + b"=" * (-len(token) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         raise errors.InvalidParameter(
             f"The value '{token}' of query parameter '$skipToken' is invalid.",

@@ -35,7 +35,7 @@ async def create_or_update(service: Service, request: ArmRequest) -> Reply:
     body = common.body_object(request)
     region = common.location_of(body, RESOURCE_GROUP_TYPE)
     tags = common.check_tags(body.get("tags"))
-    managed_by = body.get("managedBy")
+    managed_by = _managed_by(body)
 
     def write(tx: Transaction) -> tuple[bool, Record]:
         existing = tx.get(rid.key)
@@ -86,6 +86,7 @@ async def update(service: Service, request: ArmRequest) -> Reply:
     rid = _rid(request)
     body = common.body_object(request)
     tags = common.check_tags(body.get("tags"))
+    managed_by = _managed_by(body)
 
     def write(tx: Transaction) -> Record:
         record = tx.get(rid.key)
@@ -98,8 +99,8 @@ async def update(service: Service, request: ArmRequest) -> Reply:
                 record.body["tags"] = tags
             else:
                 record.body.pop("tags", None)
-        if body.get("managedBy"):
-            record.body["managedBy"] = body["managedBy"]
+        if managed_by:
+            record.body["managedBy"] = managed_by
         tx.put(record)
         return record
 
@@ -168,6 +169,15 @@ async def run_delete(service: Service, op: Operation) -> None:
         succeed(tx, op.id)
 
     await service.store.write(write)
+
+
+def _managed_by(body: dict[str, Any]) -> str | None:
+    value = body.get("managedBy")
+    if value is not None and not isinstance(value, str):
+        raise errors.content_not_deserializable(
+            f"Error converting value {value!r} to type 'System.String'. Path 'managedBy'."
+        )
+    return value
 
 
 def _being_deleted(record: Record) -> errors.ArmError:

@@ -112,7 +112,7 @@ class ComputeResource:
             clean = schema.validate(body, api_version, self.model, self.root)
             existing = tx.get(rid.key)
             if existing is not None:
-                self._check_replaceable(existing, region)
+                self._check_replaceable(tx, existing, region)
                 common.preserve_unknown(existing.body, clean, api_version, self.model)
             properties = self.prepare(request, rid, clean, region, existing)
             return self._store(
@@ -144,7 +144,7 @@ class ComputeResource:
             clean = schema.validate(body, api_version, self.update_model, self.root, partial=True)
             merged = common.merge_patch(existing.body, clean)
             region = common.location_of(existing.body, self.type)
-            self._check_replaceable(existing, region)
+            self._check_replaceable(tx, existing, region)
             properties = self.prepare(request, rid, merged, region, existing)
             tags = merged.get("tags") or None
             return self._store(
@@ -243,15 +243,14 @@ class ComputeResource:
         if rid.parent.gallery is not None:
             parent = common.require_parent(tx, rid)
             # A child written while its parent's deletion runs would outlive the parent.
-            running = tx.get_operation(parent.operation_id) if parent.operation_id else None
-            if running is not None and running.kind == DELETE_KIND and not running.finished:
+            if _being_deleted(tx, parent):
                 raise errors.OperationNotAllowed(
                     f"The operation is not allowed on '{rid.name}' since its parent "
                     f"'{parent.body['name']}' is marked for deletion."
                 )
 
-    def _check_replaceable(self, existing: Record, region: Region) -> None:
-        if existing.body.get("properties", {}).get("provisioningState") == "Deleting":
+    def _check_replaceable(self, tx: Transaction, existing: Record, region: Region) -> None:
+        if _being_deleted(tx, existing):
             raise errors.OperationNotAllowed(
                 f"The operation is not allowed on '{existing.body['name']}' since it is marked "
                 "for deletion. Wait for the deletion to finish, then create it again."
@@ -296,6 +295,17 @@ class ComputeResource:
 
     async def _missing(self, service: Service, rid: ResourceId) -> errors.ArmError:
         return await service.store.write(lambda tx: _missing_in(tx, rid))
+
+
+def _being_deleted(tx: Transaction, record: Record) -> bool:
+    """Whether the resource's latest operation is a deletion still running.
+
+    Applications have no provisioningState to say so, hence the operation itself.
+    """
+    if record.operation_id is None:
+        return False
+    op = tx.get_operation(record.operation_id)
+    return op is not None and op.kind == DELETE_KIND and not op.finished
 
 
 def _missing_in(tx: Transaction, rid: ResourceId) -> errors.ArmError:
