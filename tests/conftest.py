@@ -28,8 +28,19 @@ def fresh_service(tmp_path: Path) -> Iterator[ServiceProcess]:
 
 
 @pytest.fixture
-def arm(service: ServiceProcess) -> Arm:
-    return Arm(service)
+def arm(service: ServiceProcess) -> Iterator[Arm]:
+    client = Arm(service)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def slow_arm(fresh_service: ServiceProcess) -> Iterator[Arm]:
+    """A service of the test's own whose operations stay InProgress for a second."""
+    fresh_service.args = ["--operation-seconds", "1"]
+    client = Arm(fresh_service.start())
+    yield client
+    client.close()
 
 
 def compute_client(service: ServiceProcess) -> ComputeManagementClient:

@@ -144,8 +144,26 @@ def version_path(group: str, gallery: str, application: str, version: str) -> st
     return f"{application_path(group, gallery, application)}/versions/{version}"
 
 
+def _no_server_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    assert response.status_code < 500, f"{response.request.method} {response.url}: {response.text}"
+
+
+def cloud_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
+    """The ``error`` object of a CloudError response, after checking its status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"]
+    assert set(error) <= {"code", "message", "target", "details"}
+    return error
+
+
 class Arm:
-    """Plain REST against the service, for the wire details SDKs hide."""
+    """Plain REST against the service, for the wire details SDKs hide.
+
+    Every response is checked: a 5xx fails the test wherever it happens.
+    """
 
     def __init__(self, service: ServiceProcess) -> None:
         self.service = service
@@ -154,6 +172,11 @@ class Arm:
         self.session.trust_env = False
         self.session.verify = service.verify
         self.session.headers["Authorization"] = "Bearer test-token"
+        self.session.hooks["response"].append(_no_server_error)
+
+    def close(self) -> None:
+        # An idle keep-alive connection would hold up the service's shutdown.
+        self.session.close()
 
     def request(
         self,
@@ -190,6 +213,23 @@ class Arm:
 
     def get(self, path: str, api_version: str = "2025-03-03", **kw: Any) -> requests.Response:
         return self.request("GET", path, api_version, **kw)
+
+    def poll(self, url: str, while_status: int = 202, timeout: float = 10.0) -> requests.Response:
+        """GET ``url`` (a monitor URL) until it stops answering ``while_status``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.session.get(url, timeout=10)
+            if response.status_code != while_status:
+                return response
+            time.sleep(0.02)
+        raise AssertionError(f"{url} still answered {while_status} after {timeout} s")
+
+    def status_of(self, response: requests.Response) -> dict[str, Any]:
+        """The current status body of the operation ``response`` started."""
+        status = self.session.get(response.headers["Azure-AsyncOperation"], timeout=10)
+        assert status.status_code == 200, status.text
+        body: dict[str, Any] = status.json()
+        return body
 
     def wait(self, response: requests.Response, timeout: float = 10.0) -> dict[str, Any]:
         """Poll an operation's Azure-AsyncOperation URL until it ends; return its status."""

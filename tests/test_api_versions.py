@@ -26,8 +26,8 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 
 from .support import (
     Arm,
-    ServiceProcess,
     application_path,
+    cloud_error,
     gallery_path,
     resource_group_path,
     unique,
@@ -39,14 +39,6 @@ from .support import (
 # first version with applications (2019-03-01), and the two before the SDK's default.
 OLDER_VERSIONS = ("2019-03-01", "2021-07-01", "2022-01-03", "2024-03-03", "2025-03-03")
 MEDIA_LINK = "https://account.blob.core.windows.net/apps/app.zip?sv=1&sig=x"
-
-
-@pytest.fixture
-def arm(service: ServiceProcess) -> Arm:
-    client = Arm(service)
-    # requests lets REQUESTS_CA_BUNDLE replace a session's own ``verify``; trust the service's CA.
-    client.session.trust_env = False
-    return client
 
 
 def create_parents(
@@ -81,14 +73,6 @@ def version(**profile: Any) -> GalleryApplicationVersion:
             )
         ),
     )
-
-
-def cloud_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The ``error`` of a CloudError response, after checking its status and code."""
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code, error
-    return error
 
 
 # -- the SDK with an api-version per call ----------------------------------------------------

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import pytest
 import requests
 
 from .support import (
@@ -16,6 +15,7 @@ from .support import (
     Arm,
     ServiceProcess,
     application_path,
+    cloud_error,
     gallery_path,
     unique,
     version_body,
@@ -26,52 +26,6 @@ T = TypeVar("T")
 
 WRITERS = 8
 RACE_ROUNDS = 12
-
-
-def _no_server_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    assert response.status_code < 500, f"{response.request.method} {response.url}: {response.text}"
-
-
-def rest(service: ServiceProcess) -> Arm:
-    """A REST client that fails the test on any 5xx."""
-    client = Arm(service)
-    client.session.hooks["response"].append(_no_server_error)
-    return client
-
-
-@pytest.fixture
-def arm(service: ServiceProcess) -> Iterator[Arm]:
-    client = rest(service)
-    yield client
-    # An idle keep-alive connection would hold up the service's shutdown.
-    client.session.close()
-
-
-@pytest.fixture
-def slow_arm(fresh_service: ServiceProcess) -> Iterator[Arm]:
-    """A service of the test's own whose operations stay InProgress for a second."""
-    fresh_service.args = ["--operation-seconds", "1"]
-    client = rest(fresh_service.start())
-    yield client
-    client.session.close()
-
-
-def cloud_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
-    """The ``error`` object of a CloudError response, after checking its status and code."""
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"]
-    assert set(error) <= {"code", "message", "target", "details"}
-    return error
-
-
-def status_of(arm: Arm, response: requests.Response) -> dict[str, Any]:
-    """The current status body of the operation ``response`` started."""
-    status = arm.session.get(response.headers["Azure-AsyncOperation"], timeout=10)
-    assert status.status_code == 200, status.text
-    body: dict[str, Any] = status.json()
-    return body
 
 
 def at_once(calls: list[Callable[[], T]]) -> list[T]:
@@ -114,11 +68,11 @@ def test_put_version_while_previous_operation_runs_preempts_it(slow_arm: Arm) ->
     second = slow_arm.put(path, version_body(replicaCount=2))
 
     assert (first.status_code, second.status_code) == (201, 200)
-    older = status_of(slow_arm, first)
+    older = slow_arm.status_of(first)
     assert older["status"] == "Canceled"
     assert older["error"]["code"] == "OperationPreempted"
     assert "endTime" in older
-    assert status_of(slow_arm, second)["status"] == "InProgress"
+    assert slow_arm.status_of(second)["status"] == "InProgress"
     assert slow_arm.wait(second)["status"] == "Succeeded"
     final = slow_arm.get(path).json()
     assert final["properties"]["provisioningState"] == "Succeeded"
@@ -134,7 +88,7 @@ def test_delete_version_while_put_runs_preempts_it(slow_arm: Arm) -> None:
     deleted = slow_arm.request("DELETE", path)
 
     assert deleted.status_code == 202
-    assert status_of(slow_arm, created)["error"]["code"] == "OperationPreempted"
+    assert slow_arm.status_of(created)["error"]["code"] == "OperationPreempted"
     assert slow_arm.wait(deleted)["status"] == "Succeeded"
     cloud_error(slow_arm.get(path), 404, "ResourceNotFound")
 
@@ -143,7 +97,7 @@ def test_put_same_new_version_concurrently_creates_it_once(
     arm: Arm, service: ServiceProcess
 ) -> None:
     path = version_path(*arm.parents(), "1.0.0")
-    clients = [rest(service) for _ in range(WRITERS)]
+    clients = [Arm(service) for _ in range(WRITERS)]
 
     def writer(index: int) -> Callable[[], requests.Response]:
         body = version_body()
@@ -167,7 +121,7 @@ def test_put_same_new_version_concurrently_creates_it_once(
     listed = arm.get(path.rsplit("/", 1)[0]).json()["value"]
     assert [item["name"] for item in listed] == ["1.0.0"]
     for client in clients:
-        client.session.close()
+        client.close()
 
 
 def _settled(arm: Arm, response: requests.Response) -> None:
@@ -179,7 +133,7 @@ def _settled(arm: Arm, response: requests.Response) -> None:
 def test_put_version_racing_application_delete_leaves_no_orphan(
     arm: Arm, service: ServiceProcess
 ) -> None:
-    creator, deleter = rest(service), rest(service)
+    creator, deleter = Arm(service), Arm(service)
     outcomes: set[tuple[int, int]] = set()
 
     for _ in range(RACE_ROUNDS):
@@ -203,13 +157,13 @@ def test_put_version_racing_application_delete_leaves_no_orphan(
 
     assert outcomes <= {(201, 409), (409, 202), (404, 202)}
     for client in (creator, deleter):
-        client.session.close()
+        client.close()
 
 
 def test_put_application_racing_gallery_delete_leaves_no_orphan(
     arm: Arm, service: ServiceProcess
 ) -> None:
-    creator, deleter = rest(service), rest(service)
+    creator, deleter = Arm(service), Arm(service)
     body = {"location": "eastus2", "properties": {"supportedOSType": "Linux"}}
 
     for _ in range(RACE_ROUNDS):
@@ -228,7 +182,7 @@ def test_put_application_racing_gallery_delete_leaves_no_orphan(
         assert state in {(200, 200), (404, 404)}, (put.text, delete.text, state)
 
     for client in (creator, deleter):
-        client.session.close()
+        client.close()
 
 
 def test_put_version_while_application_is_deleted_returns_409(slow_arm: Arm) -> None:
@@ -262,3 +216,19 @@ def test_put_application_while_gallery_is_deleted_returns_409(slow_arm: Arm) -> 
     cloud_error(
         slow_arm.get(application_path(group, gallery, "late")), 404, "ParentResourceNotFound"
     )
+
+
+def test_put_application_while_its_delete_runs_returns_409(slow_arm: Arm) -> None:
+    group, gallery, application = slow_arm.parents()
+    path = application_path(group, gallery, application)
+    deleted = slow_arm.request("DELETE", path)
+    assert deleted.status_code == 202
+
+    response = slow_arm.put(
+        path, {"location": "eastus2", "properties": {"supportedOSType": "Linux"}}
+    )
+
+    error = cloud_error(response, 409, "OperationNotAllowed")
+    assert "marked for deletion" in error["message"]
+    assert slow_arm.wait(deleted)["status"] == "Succeeded"
+    cloud_error(slow_arm.get(path), 404, "ResourceNotFound")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,8 +12,8 @@ import requests
 from .support import (
     SUBSCRIPTION,
     Arm,
-    ServiceProcess,
     application_path,
+    cloud_error,
     gallery_path,
     resource_group_path,
     unique,
@@ -27,57 +25,8 @@ API = "2025-04-01"
 _OPERATION_RESULT = re.compile(rf"^/subscriptions/{SUBSCRIPTION}/operationresults/[0-9a-f-]{{36}}$")
 
 
-def _no_server_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    assert response.status_code < 500, f"{response.request.method} {response.url}: {response.text}"
-
-
-def rest(service: ServiceProcess) -> Arm:
-    """A REST client that fails the test on any 5xx."""
-    client = Arm(service)
-    client.session.hooks["response"].append(_no_server_error)
-    return client
-
-
-@pytest.fixture
-def arm(service: ServiceProcess) -> Iterator[Arm]:
-    client = rest(service)
-    yield client
-    # An idle keep-alive connection would hold up the service's shutdown.
-    client.session.close()
-
-
-@pytest.fixture
-def slow_arm(fresh_service: ServiceProcess) -> Iterator[Arm]:
-    """A service of the test's own whose operations stay InProgress for a second."""
-    fresh_service.args = ["--operation-seconds", "1"]
-    client = rest(fresh_service.start())
-    yield client
-    client.session.close()
-
-
-def cloud_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
-    """The ``error`` object of a CloudError response, after checking its status and code."""
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"]
-    assert set(error) <= {"code", "message", "target", "details"}
-    return error
-
-
 def put_group(arm: Arm, group: str, body: dict[str, Any]) -> requests.Response:
     return arm.request("PUT", resource_group_path(group), API, body)
-
-
-def poll(arm: Arm, url: str, timeout: float = 10.0) -> requests.Response:
-    """GET a monitor URL until it stops answering 202."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = arm.session.get(url, timeout=10)
-        if response.status_code != 202:
-            return response
-        time.sleep(0.02)
-    raise AssertionError(f"{url} still answered 202 after {timeout} s")
 
 
 def test_put_resource_group_new_returns_201_then_200(arm: Arm) -> None:
@@ -225,7 +174,7 @@ def test_delete_resource_group_returns_202_with_operation_result_location(arm: A
     assert _OPERATION_RESULT.match(location.path), location.path
     assert parse_qs(location.query)["api-version"] == [API]
     assert response.headers.get("Retry-After") != "0"
-    done = poll(arm, response.headers["Location"])
+    done = arm.poll(response.headers["Location"])
     assert done.status_code == 200
     assert done.content == b""
 
@@ -236,7 +185,7 @@ def test_delete_resource_group_removes_its_contents(arm: Arm) -> None:
     arm.wait(arm.put(version, version_body()))
 
     response = arm.request("DELETE", resource_group_path(group), API)
-    poll(arm, response.headers["Location"])
+    arm.poll(response.headers["Location"])
 
     cloud_error(arm.get(resource_group_path(group), API), 404, "ResourceGroupNotFound")
     for path in (gallery_path(group, gallery), application_path(group, gallery, application)):
@@ -257,7 +206,7 @@ def test_get_delete_monitor_while_running_returns_202_then_200(slow_arm: Arm) ->
     response = slow_arm.request("DELETE", resource_group_path(group), API)
     running = slow_arm.session.get(response.headers["Location"], timeout=10)
     meanwhile = slow_arm.get(resource_group_path(group), API)
-    done = poll(slow_arm, response.headers["Location"])
+    done = slow_arm.poll(response.headers["Location"])
 
     assert running.status_code == 202
     assert running.content == b""
@@ -287,3 +236,10 @@ def test_get_operation_result_unknown_returns_404(arm: Arm) -> None:
     response = arm.get(path, API)
 
     cloud_error(response, 404, "NotFound")
+
+
+def test_put_resource_group_with_non_string_managed_by_returns_400(arm: Arm) -> None:
+    response = put_group(arm, unique("rg"), {"location": "eastus2", "managedBy": 5})
+
+    error = cloud_error(response, 400, "InvalidRequestContent")
+    assert "managedBy" in error["message"]

@@ -33,13 +33,6 @@ from .support import (
 DATABASE_SUFFIXES = (".db", ".db-wal", ".db-shm", ".db-journal", ".sqlite", ".sqlite3")
 
 
-def rest(service: ServiceProcess) -> Arm:
-    client = Arm(service)
-    # requests lets REQUESTS_CA_BUNDLE replace a session's own ``verify``; trust the service's CA.
-    client.session.trust_env = False
-    return client
-
-
 def create_everything(
     compute: ComputeManagementClient, resources: ResourceManagementClient
 ) -> tuple[str, str, str, str]:
@@ -138,7 +131,7 @@ def test_restart_after_sigkill_resumes_unfinished_operations(
 ) -> None:
     fresh_service.args = ["--operation-seconds", "2"]
     service = fresh_service.start()
-    arm = rest(service)
+    arm = Arm(service)
     group, gallery, application = unique("rg"), unique("gal"), unique("app")
     arm.create_group(group)
     gallery_put = arm.put(gallery_path(group, gallery), {"location": "eastus2"})
@@ -152,7 +145,7 @@ def test_restart_after_sigkill_resumes_unfinished_operations(
     assert gallery_put.json()["properties"]["provisioningState"] == "Creating"
     assert version_put.json()["properties"]["provisioningState"] == "Creating"
     assert running["status"] == "InProgress"
-    arm = rest(service)
+    arm = Arm(service)
     with compute_client(service) as compute:
         found = compute.gallery_application_versions.get(group, gallery, application, "1.0.0")
         assert found.properties.provisioning_state in ("Creating", "Succeeded")
@@ -193,7 +186,7 @@ def test_restart_in_memory_forgets_every_resource(fresh_service: ServiceProcess)
         assert resources.resource_groups.check_existence(group) is False
         assert list(resources.resource_groups.list()) == []
         assert list(compute.galleries.list()) == []
-    arm = rest(service)
+    arm = Arm(service)
     assert arm.get(application_path(group, gallery, application)).status_code == 404
     files = [path for path in service.data_dir.rglob("*") if path.is_file()]
     assert not [path for path in files if path.name.endswith(DATABASE_SUFFIXES)], files

@@ -13,6 +13,7 @@ from .support import (
     Arm,
     ServiceProcess,
     application_path,
+    cloud_error,
     gallery_path,
     resource_group_path,
     unique,
@@ -24,47 +25,18 @@ PROFILE = "galleryApplicationVersion.properties.publishingProfile"
 MEDIA_LINK = "https://account.blob.core.windows.net/apps/app.zip?sv=1&sig=x"
 
 
-def _no_server_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    assert response.status_code < 500, f"{response.request.method} {response.url}: {response.text}"
-
-
-def rest(service: ServiceProcess) -> Arm:
-    """A REST client that fails the test on any 5xx."""
-    client = Arm(service)
-    client.session.hooks["response"].append(_no_server_error)
-    return client
-
-
-@pytest.fixture
-def arm(service: ServiceProcess) -> Iterator[Arm]:
-    client = rest(service)
-    yield client
-    # An idle keep-alive connection would hold up the service's shutdown.
-    client.session.close()
-
-
 @pytest.fixture(scope="module")
 def parents(service: ServiceProcess) -> Iterator[tuple[str, str, str]]:
     """A group, gallery and application that only refused requests are sent under."""
-    client = rest(service)
+    client = Arm(service)
     yield client.parents()
-    client.session.close()
+    client.close()
 
 
 @pytest.fixture
 def new_version(parents: tuple[str, str, str]) -> str:
     """The path of a version that does not exist (and that no test here manages to create)."""
     return version_path(*parents, "1.0.0")
-
-
-def cloud_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
-    """The ``error`` object of a CloudError response, after checking its status and code."""
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"]
-    assert set(error) <= {"code", "message", "target", "details"}
-    return error
 
 
 def invalid_parameter(response: requests.Response, target: str) -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,8 +13,8 @@ import requests
 from .support import (
     SUBSCRIPTION,
     Arm,
-    ServiceProcess,
     application_path,
+    cloud_error,
     gallery_path,
     resource_group_path,
     unique,
@@ -31,44 +29,6 @@ _CAPS_OPERATION = re.compile(
 )
 
 
-def _no_server_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    assert response.status_code < 500, f"{response.request.method} {response.url}: {response.text}"
-
-
-def rest(service: ServiceProcess) -> Arm:
-    """A REST client that fails the test on any 5xx."""
-    client = Arm(service)
-    client.session.hooks["response"].append(_no_server_error)
-    return client
-
-
-@pytest.fixture
-def arm(service: ServiceProcess) -> Iterator[Arm]:
-    client = rest(service)
-    yield client
-    # An idle keep-alive connection would hold up the service's shutdown.
-    client.session.close()
-
-
-@pytest.fixture
-def slow_arm(fresh_service: ServiceProcess) -> Iterator[Arm]:
-    """A service of the test's own whose operations stay InProgress for a second."""
-    fresh_service.args = ["--operation-seconds", "1"]
-    client = rest(fresh_service.start())
-    yield client
-    client.session.close()
-
-
-def cloud_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
-    """The ``error`` object of a CloudError response, after checking its status and code."""
-    assert response.status_code == status, response.text
-    error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"]
-    assert set(error) <= {"code", "message", "target", "details"}
-    return error
-
-
 def created_version(arm: Arm, **profile: Any) -> tuple[str, requests.Response]:
     """A new version under fresh parents; its path and the PUT response."""
     path = version_path(*arm.parents(), "1.0.0")
@@ -81,17 +41,6 @@ def finished_version(arm: Arm, **profile: Any) -> str:
     path, response = created_version(arm, **profile)
     assert arm.wait(response)["status"] == "Succeeded"
     return path
-
-
-def poll(arm: Arm, url: str, while_status: int = 202, timeout: float = 10.0) -> requests.Response:
-    """GET ``url`` until it stops answering ``while_status``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = arm.session.get(url, timeout=10)
-        if response.status_code != while_status:
-            return response
-        time.sleep(0.02)
-    raise AssertionError(f"{url} still answered {while_status} after {timeout} s")
 
 
 # -- status codes ------------------------------------------------------------------------------
@@ -330,7 +279,7 @@ def test_get_monitor_url_of_put_returns_202_then_the_resource(slow_arm: Arm) -> 
     running = slow_arm.session.get(monitor, timeout=10)
     meanwhile = slow_arm.get(path)
     listed = slow_arm.get(path.rsplit("/", 1)[0])
-    done = poll(slow_arm, monitor)
+    done = slow_arm.poll(monitor)
 
     assert running.status_code == 202
     assert running.content == b""
@@ -348,7 +297,7 @@ def test_get_monitor_url_of_delete_returns_202_then_empty_200(slow_arm: Arm) -> 
     response = slow_arm.request("DELETE", path)
     running = slow_arm.session.get(response.headers["Location"], timeout=10)
     meanwhile = slow_arm.get(path)
-    done = poll(slow_arm, response.headers["Location"])
+    done = slow_arm.poll(response.headers["Location"])
 
     assert running.status_code == 202
     assert meanwhile.json()["properties"]["provisioningState"] == "Deleting"
@@ -557,3 +506,26 @@ def test_get_health_returns_200(arm: Arm) -> None:
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_request_unknown_route_without_authorization_returns_401(arm: Arm) -> None:
+    response = requests.get(
+        arm.service.url(f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Compute/disks"),
+        verify=arm.service.verify,
+        timeout=10,
+    )
+
+    cloud_error(response, 401, "AuthenticationFailed")
+
+
+def test_list_with_malformed_skip_token_returns_400(arm: Arm) -> None:
+    group = unique("rg")
+    arm.create_group(group)
+
+    response = arm.get(
+        f"{resource_group_path(group)}/providers/Microsoft.Compute/galleries",
+        params={"$skipToken": "%%%"},
+    )
+
+    error = cloud_error(response, 400, "InvalidParameter")
+    assert error["target"] == "$skipToken"
