@@ -142,6 +142,8 @@ class App:
                 )
             _authenticate(headers)
             check_subscription(params["subscriptionid"])
+            if body and method in ("PUT", "PATCH"):
+                _check_media_type(headers.get("content-type"))
             return await handler(self.service, request)
         except errors.ArmError as error:
             return _error_reply(error)
@@ -221,6 +223,22 @@ def _authenticate(headers: dict[str, str]) -> None:
         raise errors.InvalidAuthenticationToken(
             "The access token is invalid.", headers={"WWW-Authenticate": _challenge()}
         )
+
+
+def _check_media_type(content_type: str | None) -> None:
+    """ARM reads request bodies as JSON only; a body declared as anything else is refused.
+
+    A body without a Content-Type is read as JSON, as ARM does for the clients that omit it.
+    """
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in ("", "application/json", "text/json") or media_type.endswith("+json"):
+        return
+    raise errors.UnsupportedMediaType(
+        f"The content media type '{media_type}' is not supported. Only 'application/json' is "
+        "supported."
+    )
 
 
 def _challenge() -> str:

@@ -931,3 +931,16 @@ def test_request_unknown_api_version_returns_400(arm: Arm, new_version: str) -> 
     assert (
         "API version '2010-01-01' for type 'galleries/applications/versions'" in (error["message"])
     )
+
+
+def test_patch_version_storage_type_over_stored_strategy_returns_409(arm: Arm) -> None:
+    path = created_version(arm)  # 2025-03-03 defaults to the PreferStandard_ZRS strategy
+
+    response = arm.request(
+        "PATCH",
+        path,
+        body={"properties": {"publishingProfile": {"storageAccountType": "Standard_LRS"}}},
+    )
+
+    error = cloud_error(response, 409, "PropertyChangeNotAllowed")
+    assert error["target"] == f"{PROFILE}.storageAccountType"

@@ -529,3 +529,32 @@ def test_list_with_malformed_skip_token_returns_400(arm: Arm) -> None:
 
     error = cloud_error(response, 400, "InvalidParameter")
     assert error["target"] == "$skipToken"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data"])
+def test_put_with_non_json_content_type_returns_415(arm: Arm, content_type: str) -> None:
+    group = unique("rg")
+
+    response = arm.request(
+        "PUT",
+        resource_group_path(group),
+        "2025-04-01",
+        raw=b'{"location": "eastus2"}',
+        headers={"Content-Type": content_type},
+    )
+
+    error = cloud_error(response, 415, "UnsupportedMediaType")
+    assert f"'{content_type}'" in error["message"]
+    cloud_error(arm.get(resource_group_path(group), "2025-04-01"), 404, "ResourceGroupNotFound")
+
+
+def test_put_with_json_content_type_and_charset_is_accepted(arm: Arm) -> None:
+    response = arm.request(
+        "PUT",
+        resource_group_path(unique("rg")),
+        "2025-04-01",
+        raw=b'{"location": "eastus2"}',
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+
+    assert response.status_code == 201

@@ -88,6 +88,15 @@ class GalleryApplicationVersions(ComputeResource):
         # replacement may leave them out and keeps the stored ones.
         if old is None and profile.get("manageActions") is None:
             raise errors.required_parameter_missing(f"{path}.manageActions")
+        if old is not None:
+            # Changes to fixed properties first: a PATCH setting storageAccountType on a
+            # version stored with a strategy is a change, not a combination of the two.
+            common.inherit_missing(old, {"properties": properties}, IMMUTABLE)
+            for name in _SOURCES:
+                common.inherit_missing(
+                    old, {"properties": properties}, [f"{PROFILE}.source.{name}"]
+                )
+            self._check_unchanged(old, properties)
 
         for name in _LENGTH_LIMITED:
             rules.max_length(common.lookup(profile, name), f"{path}.{name}")
@@ -108,14 +117,7 @@ class GalleryApplicationVersions(ComputeResource):
             f"{path}.endOfLifeDate",
         )
 
-        if old is not None:
-            common.inherit_missing(old, {"properties": properties}, IMMUTABLE)
-            for name in _SOURCES:
-                common.inherit_missing(
-                    old, {"properties": properties}, [f"{PROFILE}.source.{name}"]
-                )
-            self._check_unchanged(old, properties)
-        else:
+        if old is None:
             _default_storage(profile, request.api_version)
 
         profile.setdefault("replicaCount", 1)
