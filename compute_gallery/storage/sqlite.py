@@ -1,23 +1,22 @@
-"""The embedded SQLite store: WAL on disk (or memory), one writer thread with group commit.
+"""The embedded SQLite store: WAL on disk (or memory), writes batched into group commits.
 
-Writes are queued to a single thread that owns the write connection. It takes every write
-waiting in the queue, runs each inside its own SAVEPOINT of one transaction and commits once
-(``synchronous=FULL``: the commit is on disk before any of those requests is answered). One
-fsync thus serves a whole batch of concurrent requests, and writes are serial, so the rules a
-write function checks hold when it commits. Reads run on the caller's thread against their
-own connection and see only committed data (WAL snapshot isolation). An in-memory database
-has a single connection, so its reads queue behind the writer as well.
+Write functions queue up during a turn of the event loop; then they all run, each inside
+its own SAVEPOINT of one transaction, on the event loop's thread, so that writes are serial
+and a rule a write function checks still holds when it commits. The COMMIT runs on a
+separate thread (``synchronous=FULL``: it is on disk before any of those requests is
+answered), so one fsync serves a whole batch and the event loop keeps serving requests while
+it happens. Reads use their own connection and see only committed data (WAL snapshots).
+An in-memory database has one connection and commits each batch at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -167,11 +166,14 @@ class SqliteStore:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._target = str(path) if path else f"file:cg-{id(self)}?mode=memory"
-        self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._pending: list[_Job] = []
-        self._thread: threading.Thread | None = None
+        self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
+        # The batch whose COMMIT (and fsync) is running on the commit thread, if any.
+        self._committing: asyncio.Future[sqlite3.Error | None] | None = None
+        self._committer: ThreadPoolExecutor | None = None
 
     @property
     def description(self) -> str:
@@ -185,84 +187,89 @@ class SqliteStore:
         except BaseException:
             writer.close()
             raise
+        self._writer = writer
+        # In memory there is one connection: every batch commits before control returns to
+        # the event loop, so reads on it never see an uncommitted write.
+        self._reader = writer
         if self.path:
             self._reader = _connect(self._target)
             self._reader.execute("PRAGMA query_only = ON")
-        self._thread = threading.Thread(
-            target=self._write_loop, args=(writer,), name="sqlite-writer", daemon=True
-        )
-        self._thread.start()
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
 
     async def close(self) -> None:
-        if self._thread is None:
+        if self._writer is None:
             return
-        self._queue.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-        self._thread = None
-        if self._reader is not None:
+        while self._committing is not None or self._pending:
+            if self._committing is not None:
+                await asyncio.shield(self._committing)
+            else:
+                self._flush()
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
+        if self._reader is not None and self._reader is not self._writer:
             self._reader.close()
-            self._reader = None
+        self._writer.close()
+        self._writer = self._reader = None
 
     # -- reads --------------------------------------------------------------------------
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._reader is not None:
-            return fn(self._reader)
-        # In memory there is one connection, owned by the writer thread.
-        return await self._submit(lambda tx: fn(tx._conn))
+    def _read_connection(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise RuntimeError("the store is not open")
+        return self._reader
 
     async def get(self, key: str) -> Record | None:
-        def run(conn: sqlite3.Connection) -> Record | None:
-            row = conn.execute(
-                f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,)
-            ).fetchone()
-            return _record(row) if row else None
-
-        return await self._read(run)
+        row = (
+            self._read_connection()
+            .execute(f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return _record(row) if row else None
 
     async def list_children(
         self, parent_key: str, type_: str, after: str | None, limit: int
     ) -> list[Record]:
-        def run(conn: sqlite3.Connection) -> list[Record]:
-            rows = conn.execute(
+        rows = (
+            self._read_connection()
+            .execute(
                 f"SELECT {_RESOURCE_COLUMNS} FROM resources "
                 "WHERE parent_key = ? AND type = ? AND key > ? ORDER BY key LIMIT ?",
                 (parent_key, type_, after or "", limit),
-            ).fetchall()
-            return [_record(row) for row in rows]
-
-        return await self._read(run)
+            )
+            .fetchall()
+        )
+        return [_record(row) for row in rows]
 
     async def list_by_subscription(
         self, subscription: str, type_: str, after: str | None, limit: int
     ) -> list[Record]:
-        def run(conn: sqlite3.Connection) -> list[Record]:
-            rows = conn.execute(
+        rows = (
+            self._read_connection()
+            .execute(
                 f"SELECT {_RESOURCE_COLUMNS} FROM resources "
                 "WHERE subscription = ? AND type = ? AND key > ? ORDER BY key LIMIT ?",
                 (subscription, type_, after or "", limit),
-            ).fetchall()
-            return [_record(row) for row in rows]
-
-        return await self._read(run)
+            )
+            .fetchall()
+        )
+        return [_record(row) for row in rows]
 
     async def get_operation(self, operation_id: str) -> Operation | None:
-        def run(conn: sqlite3.Connection) -> Operation | None:
-            row = conn.execute(
-                "SELECT body FROM operations WHERE id = ?", (operation_id,)
-            ).fetchone()
-            return _operation(row[0]) if row else None
-
-        return await self._read(run)
+        row = (
+            self._read_connection()
+            .execute("SELECT body FROM operations WHERE id = ?", (operation_id,))
+            .fetchone()
+        )
+        return _operation(row[0]) if row else None
 
     async def unfinished_operations(self) -> list[Operation]:
-        def run(conn: sqlite3.Connection) -> list[Operation]:
-            rows = conn.execute(
-                "SELECT body FROM operations WHERE status = 'InProgress' ORDER BY due"
-            ).fetchall()
-            return [_operation(row[0]) for row in rows]
-
-        return await self._read(run)
+        rows = (
+            self._read_connection()
+            .execute("SELECT body FROM operations WHERE status = 'InProgress' ORDER BY due")
+            .fetchall()
+        )
+        return [_operation(row[0]) for row in rows]
 
     async def prune_operations(self, finished_before: float) -> int:
         def run(tx: Transaction) -> int:
@@ -277,62 +284,81 @@ class SqliteStore:
     # -- writes -------------------------------------------------------------------------
 
     async def write(self, fn: Callable[[Transaction], T]) -> T:
-        return await self._submit(fn)
-
-    async def _submit(self, fn: Callable[[Any], T]) -> T:
-        if self._thread is None or self._loop is None:
+        if self._writer is None or self._loop is None:
             raise RuntimeError("the store is not open")
         future: asyncio.Future[T] = self._loop.create_future()
         self._pending.append(_Job(fn, future))
-        if len(self._pending) == 1:
-            # Hand the writer everything queued in this turn of the event loop at once.
+        if not self._flush_scheduled and self._committing is None:
+            # Everything queued in this turn of the event loop goes into one batch.
+            self._flush_scheduled = True
             self._loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
-        jobs, self._pending = self._pending, []
-        if jobs:
-            self._queue.put(jobs)
+        """Run the pending writes as one transaction, then commit it.
 
-    def _write_loop(self, conn: sqlite3.Connection) -> None:
-        tx = _Transaction(conn)
-        while True:
-            jobs = self._queue.get()
-            if jobs is None:
-                break
-            while len(jobs) < _MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                jobs.extend(more)
-            self._run_batch(conn, tx, jobs)
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(_settle, jobs)
-        conn.close()
-
-    @staticmethod
-    def _run_batch(conn: sqlite3.Connection, tx: _Transaction, jobs: list[_Job]) -> None:
+        The write functions run here, on the event loop's thread, one after another: the
+        store is serial by construction. On disk only the COMMIT, whose fsync is the slow
+        part, runs on the commit thread; writes arriving meanwhile wait for the next batch.
+        """
+        self._flush_scheduled = False
+        jobs, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+        if not jobs:
+            return
+        conn = self._writer
+        assert conn is not None and self._loop is not None
         try:
             conn.execute("BEGIN IMMEDIATE")
+            tx = _Transaction(conn)
             for job in jobs:
                 conn.execute("SAVEPOINT job")
                 try:
                     job.result = job.fn(tx)
-                except BaseException as error:
+                except Exception as error:
                     job.error = error
                     conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
-            conn.execute("COMMIT")
         except sqlite3.Error as error:
-            log.exception("store write failed; the batch of %d writes is rolled back", len(jobs))
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for job in jobs:
-                job.error = job.error or error
+            self._finish(conn, jobs, error)
+            return
+        if self._committer is None:
+            self._finish(conn, jobs, _commit(conn))
+            return
+        self._committing = self._loop.run_in_executor(self._committer, _commit, conn)
+        self._committing.add_done_callback(lambda done: self._finish(conn, jobs, done.result()))
+
+    def _finish(
+        self, conn: sqlite3.Connection, jobs: list[_Job], error: sqlite3.Error | None
+    ) -> None:
+        self._committing = None
+        if error is not None:
+            self._abort(conn, jobs, error)
+        else:
+            _settle(jobs)
+        if self._pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    @staticmethod
+    def _abort(conn: sqlite3.Connection, jobs: list[_Job], error: sqlite3.Error) -> None:
+        log.error(
+            "store write failed (%s); the batch of %d writes is rolled back", error, len(jobs)
+        )
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        for job in jobs:
+            job.error = job.error or error
+        _settle(jobs)
+
+
+def _commit(conn: sqlite3.Connection) -> sqlite3.Error | None:
+    """COMMIT, returning the error rather than raising it (it crosses a thread)."""
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error as error:
+        return error
+    return None
 
 
 def _settle(jobs: list[_Job]) -> None:
