@@ -83,6 +83,98 @@ def test_failed_write_does_not_undo_others_in_its_batch(store: SqliteStore) -> N
     assert run(store, body) == ["one", "two"]
 
 
+def test_write_sees_its_own_writes(store: SqliteStore) -> None:
+    def body_of_write(tx: Transaction) -> list[object]:
+        tx.put(record("a"))
+        seen: list[object] = [tx.get(record("a").key)]
+        tx.delete(record("a").key)
+        seen.append(tx.get(record("a").key))
+        tx.put_operation(operation("op"))
+        seen.append(tx.get_operation("op"))
+        return seen
+
+    async def body(s: SqliteStore) -> list[object]:
+        return await s.write(body_of_write)
+
+    put, deleted, op = run(store, body)
+    assert isinstance(put, Record) and put.body == {"name": "a", "n": 1}
+    assert deleted is None
+    assert isinstance(op, Operation) and op.status == "InProgress"
+
+
+def test_failed_write_is_invisible_to_later_writes_in_its_batch(store: SqliteStore) -> None:
+    def broken(tx: Transaction) -> None:
+        tx.put(record("bad"))
+        tx.put_operation(operation("bad-op"))
+        raise ValueError("no")
+
+    async def body(s: SqliteStore) -> tuple[object, object]:
+        results = await asyncio.gather(
+            s.write(broken),
+            s.write(lambda tx: (tx.get(record("bad").key), tx.get_operation("bad-op"))),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], ValueError)
+        seen = results[1]
+        assert isinstance(seen, tuple)
+        return seen[0], seen[1]
+
+    assert run(store, body) == (None, None)
+
+
+def test_failed_write_after_a_query_leaves_nothing(store: SqliteStore) -> None:
+    """first_child puts the write's rows into the database early; they still roll back."""
+    gallery = record("g")
+
+    def broken(tx: Transaction) -> None:
+        tx.put(record("a", parent=gallery.key))
+        assert tx.first_child(gallery.key) is not None
+        raise ValueError("rule failed")
+
+    async def body(s: SqliteStore) -> tuple[Record | None, Record | None]:
+        await s.write(lambda tx: tx.put(gallery))
+        with pytest.raises(ValueError, match="rule failed"):
+            await s.write(broken)
+        child = await s.write(lambda tx: tx.first_child(gallery.key))
+        return child, await s.get(record("a", parent=gallery.key).key)
+
+    assert run(store, body) == (None, None)
+
+
+def test_changing_a_read_record_without_put_changes_nothing(store: SqliteStore) -> None:
+    def meddle(tx: Transaction) -> None:
+        found = tx.get(record("a").key)
+        assert found is not None
+        found.body["n"] = 99
+
+    async def body(s: SqliteStore) -> tuple[object, object]:
+        await s.write(lambda tx: tx.put(record("a")))
+        await s.write(meddle)
+        inside = await s.write(lambda tx: tx.get(record("a").key))
+        return inside.body["n"] if inside else None, (await s.get(record("a").key))
+
+    inside, outside = run(store, body)
+    assert inside == 1
+    assert isinstance(outside, Record) and outside.body["n"] == 1
+
+
+def test_delete_tree_hides_descendants_read_earlier(store: SqliteStore) -> None:
+    gallery = record("g")
+    child = record("a", parent=gallery.key)
+
+    def delete_then_read(tx: Transaction) -> tuple[Record | None, Record | None]:
+        tx.delete_tree(gallery.key)
+        return tx.get(gallery.key), tx.get(child.key)
+
+    async def body(s: SqliteStore) -> tuple[Record | None, Record | None]:
+        await s.write(lambda tx: (tx.put(gallery), tx.put(child)))
+        # Read both inside a write first, so that they are cached.
+        await s.write(lambda tx: (tx.get(gallery.key), tx.get(child.key)))
+        return await s.write(delete_then_read)
+
+    assert run(store, body) == (None, None)
+
+
 def test_concurrent_read_modify_writes_are_serial(store: SqliteStore) -> None:
     def increment(tx: Transaction) -> None:
         found = tx.get(record("counter").key)

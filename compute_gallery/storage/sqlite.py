@@ -93,61 +93,167 @@ def _prepare(conn: sqlite3.Connection, *, on_disk: bool) -> None:
         )
 
 
+_UPSERT_RESOURCE = (
+    f"INSERT INTO resources ({_RESOURCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    # type, parent_key and subscription follow from the key, so a replacement leaves the two
+    # indexes on them untouched.
+    "ON CONFLICT (key) DO UPDATE SET "
+    "id = excluded.id, operation_id = excluded.operation_id, body = excluded.body"
+)
+_UPSERT_OPERATION = (
+    "INSERT INTO operations (id, status, due, ended, body) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET "
+    "status = excluded.status, due = excluded.due, ended = excluded.ended, body = excluded.body"
+)
+# Rows the cache keeps before it starts over; about 2 KiB each.
+_CACHE_ROWS = 4096
+
+
 class _Transaction:
-    """The SQLite view a write function gets; always used on the writer thread."""
+    """The SQLite view a write function gets; one per store, reused for every job.
+
+    A job's writes wait in Python until the job returns, so a job that raises has nothing
+    to undo and the common one needs no savepoint. Reads see the job's own writes first,
+    then the row cache, then the database. The cache holds rows that committed or earlier
+    jobs of this batch wrote or read: this process is the database's only writer, so a
+    cached row is the row. Queries the cache cannot answer (``first_child``,
+    ``delete_tree``) first put the job's writes into the database under a savepoint.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._rows: dict[str, tuple[Any, ...]] = {}
+        self._operations: dict[str, tuple[Any, ...]] = {}
+        # The running job's writes: rows by key (None: deleted) and operation rows by id.
+        self._own_rows: dict[str, tuple[Any, ...] | None] = {}
+        self._own_operations: dict[str, tuple[Any, ...]] = {}
+        self._unwritten: list[tuple[str, tuple[Any, ...]]] = []
+        self._savepoint = False
+
+    # -- what write functions call ----------------------------------------------------------
 
     def get(self, key: str) -> Record | None:
-        row = self._conn.execute(
-            f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,)
-        ).fetchone()
+        if key in self._own_rows:
+            row = self._own_rows[key]
+        else:
+            row = self._rows.get(key)
+            if row is None:
+                row = self._conn.execute(
+                    f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,)
+                ).fetchone()
+                if row is not None:
+                    self._rows[key] = row
         return _record(row) if row else None
 
     def put(self, record: Record) -> None:
-        self._conn.execute(
-            f"INSERT OR REPLACE INTO resources ({_RESOURCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                record.key,
-                record.id,
-                record.type,
-                record.parent_key,
-                record.subscription,
-                record.operation_id,
-                orjson.dumps(record.body),
-            ),
+        row = (
+            record.key,
+            record.id,
+            record.type,
+            record.parent_key,
+            record.subscription,
+            record.operation_id,
+            orjson.dumps(record.body),
         )
+        self._own_rows[record.key] = row
+        self._unwritten.append((_UPSERT_RESOURCE, row))
 
     def delete(self, key: str) -> None:
-        self._conn.execute("DELETE FROM resources WHERE key = ?", (key,))
+        self._own_rows[key] = None
+        self._unwritten.append(("DELETE FROM resources WHERE key = ?", (key,)))
 
     def delete_tree(self, key: str) -> int:
+        self._write_own()
         # Descendant keys start with "<key>/"; '0' is the character after '/'.
         cursor = self._conn.execute(
             "DELETE FROM resources WHERE key = ? OR (key > ? AND key < ?)",
             (key, key + "/", key + "0"),
         )
+        for cached in (self._rows, self._own_rows):
+            for gone in [k for k in cached if k == key or k.startswith(key + "/")]:
+                del cached[gone]
+        self._own_rows[key] = None
         return cursor.rowcount
 
     def first_child(self, key: str) -> Record | None:
+        self._write_own()
         row = self._conn.execute(
             f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE parent_key = ? LIMIT 1", (key,)
         ).fetchone()
         return _record(row) if row else None
 
     def get_operation(self, operation_id: str) -> Operation | None:
-        row = self._conn.execute(
-            "SELECT body FROM operations WHERE id = ?", (operation_id,)
-        ).fetchone()
-        return _operation(row[0]) if row else None
+        row = self._own_operations.get(operation_id) or self._operations.get(operation_id)
+        if row is None:
+            row = self._conn.execute(
+                "SELECT id, status, due, ended, body FROM operations WHERE id = ?",
+                (operation_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            self._operations[operation_id] = row
+        return _operation(row[4])
 
     def put_operation(self, operation: Operation) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO operations (id, status, due, ended, body) "
-            "VALUES (?, ?, ?, ?, ?)",
-            _operation_row(operation),
+        row = _operation_row(operation)
+        self._own_operations[operation.id] = row
+        self._unwritten.append((_UPSERT_OPERATION, row))
+
+    def prune_operations(self, finished_before: float) -> int:
+        self._write_own()
+        self._operations.clear()
+        cursor = self._conn.execute(
+            "DELETE FROM operations WHERE ended IS NOT NULL AND ended < ?", (finished_before,)
         )
+        return cursor.rowcount
+
+    # -- what the store calls around each job ----------------------------------------------
+
+    def _write_own(self) -> None:
+        """Put the job's writes so far into the database, under a savepoint."""
+        if not self._savepoint:
+            self._conn.execute("SAVEPOINT job")
+            self._savepoint = True
+        for statement, parameters in self._unwritten:
+            self._conn.execute(statement, parameters)
+        self._unwritten.clear()
+
+    def end_job(self) -> None:
+        """The job returned: its writes go into the batch and the cache."""
+        for statement, parameters in self._unwritten:
+            self._conn.execute(statement, parameters)
+        if self._savepoint:
+            self._conn.execute("RELEASE job")
+        for key, row in self._own_rows.items():
+            if row is None:
+                self._rows.pop(key, None)
+            else:
+                self._rows[key] = row
+        self._operations.update(self._own_operations)
+        self._reset_job()
+
+    def abandon_job(self) -> None:
+        """The job raised: nothing it wrote stays."""
+        if self._savepoint:
+            self._conn.execute("ROLLBACK TO job")
+            self._conn.execute("RELEASE job")
+        self._reset_job()
+
+    def _reset_job(self) -> None:
+        self._own_rows.clear()
+        self._own_operations.clear()
+        self._unwritten.clear()
+        self._savepoint = False
+
+    def begin_batch(self) -> None:
+        if len(self._rows) + len(self._operations) > _CACHE_ROWS:
+            self.forget()
+
+    def forget(self) -> None:
+        """Drop the cache: the batch it may describe was rolled back."""
+        self._rows.clear()
+        self._operations.clear()
+        self._reset_job()
 
 
 class _Job:
@@ -168,6 +274,7 @@ class SqliteStore:
         self._target = str(path) if path else f"file:cg-{id(self)}?mode=memory"
         self._pending: list[_Job] = []
         self._writer: sqlite3.Connection | None = None
+        self._tx: _Transaction | None = None
         self._reader: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
@@ -188,6 +295,7 @@ class SqliteStore:
             writer.close()
             raise
         self._writer = writer
+        self._tx = _Transaction(writer)
         # In memory there is one connection: every batch commits before control returns to
         # the event loop, so reads on it never see an uncommitted write.
         self._reader = writer
@@ -211,6 +319,7 @@ class SqliteStore:
             self._reader.close()
         self._writer.close()
         self._writer = self._reader = None
+        self._tx = None
 
     # -- reads --------------------------------------------------------------------------
 
@@ -274,10 +383,7 @@ class SqliteStore:
     async def prune_operations(self, finished_before: float) -> int:
         def run(tx: Transaction) -> int:
             assert isinstance(tx, _Transaction)
-            cursor = tx._conn.execute(
-                "DELETE FROM operations WHERE ended IS NOT NULL AND ended < ?", (finished_before,)
-            )
-            return cursor.rowcount
+            return tx.prune_operations(finished_before)
 
         return await self.write(run)
 
@@ -305,19 +411,19 @@ class SqliteStore:
         jobs, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
         if not jobs:
             return
-        conn = self._writer
-        assert conn is not None and self._loop is not None
+        conn, tx = self._writer, self._tx
+        assert conn is not None and tx is not None and self._loop is not None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            tx = _Transaction(conn)
+            tx.begin_batch()
             for job in jobs:
-                conn.execute("SAVEPOINT job")
                 try:
                     job.result = job.fn(tx)
                 except Exception as error:
                     job.error = error
-                    conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
+                    tx.abandon_job()
+                else:
+                    tx.end_job()
         except sqlite3.Error as error:
             self._finish(conn, jobs, error)
             return
@@ -340,13 +446,14 @@ class SqliteStore:
             assert self._loop is not None
             self._loop.call_soon(self._flush)
 
-    @staticmethod
-    def _abort(conn: sqlite3.Connection, jobs: list[_Job], error: sqlite3.Error) -> None:
+    def _abort(self, conn: sqlite3.Connection, jobs: list[_Job], error: sqlite3.Error) -> None:
         log.error(
             "store write failed (%s); the batch of %d writes is rolled back", error, len(jobs)
         )
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if self._tx is not None:
+            self._tx.forget()
         for job in jobs:
             job.error = job.error or error
         _settle(jobs)
