@@ -15,7 +15,7 @@ def iso(epoch: float | None = None) -> str:
     """``2025-03-10T12:00:00.1234567+00:00`` for ``epoch`` (default: now)."""
     moment = datetime.fromtimestamp(_time.time() if epoch is None else epoch, UTC)
     # datetime carries microseconds; .NET's "o" format pads them to seven digits.
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"
+    return moment.isoformat(timespec="microseconds")[:-6] + "0+00:00"
 
 
 def parse(text: str) -> datetime:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
-import copy
+import functools
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
 
 from .. import clock, schema
 from ..arm import errors, locations
@@ -16,6 +18,8 @@ from ..storage import Operation, Record, Transaction
 
 if TYPE_CHECKING:
     from ..service import Service
+
+T = TypeVar("T")
 
 MAX_TAGS = 50
 MAX_TAG_NAME = 512
@@ -179,12 +183,24 @@ def inherit_missing(old: dict[str, Any], new: dict[str, Any], paths: Iterable[st
     for path in paths:
         value = lookup(old, path)
         if value is not None and lookup(new, path) is None:
-            assign(new, path, copy.deepcopy(value))
+            assign(new, path, clone(value))
+
+
+def clone(value: T) -> T:
+    """A deep copy of JSON data (several times faster than ``copy.deepcopy`` for it)."""
+    copied: T = orjson.loads(orjson.dumps(value))
+    return copied
+
+
+@functools.cache
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def lookup(body: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path, or None where the path leaves the objects."""
     node: Any = body
-    for part in path.split("."):
+    for part in _parts(path):
         if not isinstance(node, dict):
             return None
         node = node.get(part)
@@ -192,11 +208,11 @@ def lookup(body: dict[str, Any], path: str) -> Any:
 
 
 def assign(body: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
+    *parents, last = _parts(path)
     node = body
-    for part in parts[:-1]:
+    for part in parents:
         node = node.setdefault(part, {})
-    node[parts[-1]] = value
+    node[last] = value
 
 
 def preserve_unknown(
@@ -214,7 +230,7 @@ def preserve_unknown(
 def _merge_hidden(old: dict[str, Any], visible: dict[str, Any], new: dict[str, Any]) -> None:
     for name, value in old.items():
         if name not in visible:
-            new.setdefault(name, copy.deepcopy(value))
+            new.setdefault(name, clone(value))
         elif isinstance(value, dict) and isinstance(visible[name], dict):
             target = new.get(name)
             if isinstance(target, dict):
@@ -223,12 +239,12 @@ def _merge_hidden(old: dict[str, Any], visible: dict[str, Any], new: dict[str, A
 
 def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """PATCH semantics: objects merge key by key; arrays, scalars and ``tags`` replace."""
-    result = copy.deepcopy(stored)
+    result = clone(stored)
     for name, value in patch.items():
         if isinstance(value, dict) and isinstance(result.get(name), dict) and name != "tags":
             result[name] = merge_patch(result[name], value)
         else:
-            result[name] = copy.deepcopy(value)
+            result[name] = clone(value)
     return result
 
 

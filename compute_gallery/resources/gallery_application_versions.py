@@ -7,7 +7,6 @@ operation; ``$expand=ReplicationStatus`` reports its progress per region.
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any, ClassVar
 
@@ -80,7 +79,7 @@ class GalleryApplicationVersions(ComputeResource):
         region: Region,
         existing: Record | None,
     ) -> dict[str, Any]:
-        properties: dict[str, Any] = copy.deepcopy(body.get("properties") or {})
+        properties: dict[str, Any] = common.clone(body.get("properties") or {})
         profile: dict[str, Any] = properties["publishingProfile"]
         path = f"{self.root}.{PROFILE}"
         old = existing.body if existing is not None else None
@@ -200,7 +199,7 @@ def replication_status(record: Record) -> dict[str, Any]:
     properties = record.body["properties"]
     stored = properties.get("replicationStatus")
     if stored is not None:
-        return copy.deepcopy(stored)
+        return common.clone(stored)
     state = properties.get("provisioningState")
     region_state, progress, aggregated = {
         "Succeeded": ("Completed", 100, "Completed"),
