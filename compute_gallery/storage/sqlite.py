@@ -1,18 +1,22 @@
 """The embedded SQLite store: WAL on disk (or memory), writes batched into group commits.
 
-Write functions queue up during a turn of the event loop; then they all run, each inside
-its own SAVEPOINT of one transaction, on the event loop's thread, so that writes are serial
-and a rule a write function checks still holds when it commits. The COMMIT runs on a
-separate thread (``synchronous=FULL``: it is on disk before any of those requests is
-answered), so one fsync serves a whole batch and the event loop keeps serving requests while
-it happens. Reads use their own connection and see only committed data (WAL snapshots).
-An in-memory database has one connection and commits each batch at once.
+Write functions queue up during a turn of the event loop; then they all run, one after
+another, in one transaction on the event loop's thread, so that writes are serial and a
+rule a write function checks still holds when it commits. The COMMIT hands the batch to
+the WAL file (``synchronous=NORMAL``: no fsync of its own); the sync thread then fsyncs the
+WAL, and only then are the batch's writers answered. One fsync thus serves every batch
+committed while the previous one ran, and the event loop goes on with the next batch
+instead of waiting for the disk. Reads use their own connection and see committed data
+(WAL snapshots), which may include a batch whose fsync is still running: a power loss at
+that moment can lose a write that a reader saw, never one that its writer was told of.
+An in-memory database has one connection, commits each batch at once and never syncs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -81,7 +85,8 @@ def _prepare(conn: sqlite3.Connection, *, on_disk: bool) -> None:
     """Journal settings and the schema; refuse a database a newer release wrote."""
     if on_disk:
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        # The WAL is fsynced by the store's sync thread before any write is answered.
+        conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(_SCHEMA)
     version = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
     if version is None:
@@ -278,9 +283,11 @@ class SqliteStore:
         self._reader: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
-        # The batch whose COMMIT (and fsync) is running on the commit thread, if any.
-        self._committing: asyncio.Future[sqlite3.Error | None] | None = None
-        self._committer: ThreadPoolExecutor | None = None
+        # Committed writes not yet on disk, and the fsync running on the sync thread.
+        self._unsynced: list[_Job] = []
+        self._syncing: asyncio.Future[OSError | None] | None = None
+        self._syncer: ThreadPoolExecutor | None = None
+        self._wal: int | None = None
 
     @property
     def description(self) -> str:
@@ -302,19 +309,22 @@ class SqliteStore:
         if self.path:
             self._reader = _connect(self._target)
             self._reader.execute("PRAGMA query_only = ON")
-            self._committer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-sync")
 
     async def close(self) -> None:
         if self._writer is None:
             return
-        while self._committing is not None or self._pending:
-            if self._committing is not None:
-                await asyncio.shield(self._committing)
-            else:
+        while self._syncing is not None or self._pending:
+            if self._pending:
                 self._flush()
-        if self._committer is not None:
-            self._committer.shutdown(wait=True)
-            self._committer = None
+            if self._syncing is not None:
+                await asyncio.shield(self._syncing)
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)
+            self._syncer = None
+        if self._wal is not None:
+            os.close(self._wal)
+            self._wal = None
         if self._reader is not None and self._reader is not self._writer:
             self._reader.close()
         self._writer.close()
@@ -394,25 +404,28 @@ class SqliteStore:
             raise RuntimeError("the store is not open")
         future: asyncio.Future[T] = self._loop.create_future()
         self._pending.append(_Job(fn, future))
-        if not self._flush_scheduled and self._committing is None:
+        if not self._flush_scheduled:
             # Everything queued in this turn of the event loop goes into one batch.
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
         return await future
 
     def _flush(self) -> None:
-        """Run the pending writes as one transaction, then commit it.
+        """Run the pending writes as one transaction and commit it; then have it synced.
 
         The write functions run here, on the event loop's thread, one after another: the
-        store is serial by construction. On disk only the COMMIT, whose fsync is the slow
-        part, runs on the commit thread; writes arriving meanwhile wait for the next batch.
+        store is serial by construction.
         """
         self._flush_scheduled = False
         jobs, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+        if self._pending:
+            self._flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
         if not jobs:
             return
         conn, tx = self._writer, self._tx
-        assert conn is not None and tx is not None and self._loop is not None
+        assert conn is not None and tx is not None
         try:
             conn.execute("BEGIN IMMEDIATE")
             tx.begin_batch()
@@ -424,27 +437,51 @@ class SqliteStore:
                     tx.abandon_job()
                 else:
                     tx.end_job()
+            conn.execute("COMMIT")
         except sqlite3.Error as error:
-            self._finish(conn, jobs, error)
-            return
-        if self._committer is None:
-            self._finish(conn, jobs, _commit(conn))
-            return
-        self._committing = self._loop.run_in_executor(self._committer, _commit, conn)
-        self._committing.add_done_callback(lambda done: self._finish(conn, jobs, done.result()))
-
-    def _finish(
-        self, conn: sqlite3.Connection, jobs: list[_Job], error: sqlite3.Error | None
-    ) -> None:
-        self._committing = None
-        if error is not None:
             self._abort(conn, jobs, error)
-        else:
+            return
+        if self._syncer is None:
             _settle(jobs)
-        if self._pending and not self._flush_scheduled:
-            self._flush_scheduled = True
-            assert self._loop is not None
-            self._loop.call_soon(self._flush)
+            return
+        self._unsynced.extend(jobs)
+        if self._syncing is None:
+            self._sync()
+
+    def _sync(self) -> None:
+        """fsync the WAL on the sync thread, then answer every write it covers."""
+        assert self._loop is not None and self._syncer is not None
+        jobs, self._unsynced = self._unsynced, []
+        self._syncing = self._loop.run_in_executor(self._syncer, self._fsync_wal)
+        self._syncing.add_done_callback(lambda done: self._synced(jobs, done.result()))
+
+    def _synced(self, jobs: list[_Job], error: OSError | None) -> None:
+        self._syncing = None
+        if error is not None:
+            # The batch is committed but may not be on disk: say so rather than claim it is.
+            log.error("store sync failed (%s); %d writes may not be durable", error, len(jobs))
+            for job in jobs:
+                job.error = job.error or error
+        _settle(jobs)
+        if self._unsynced:
+            self._sync()
+
+    def _fsync_wal(self) -> OSError | None:
+        """Runs on the sync thread; returns the error rather than raising it across threads."""
+        assert self.path is not None
+        try:
+            if self._wal is None:
+                self._wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+                # The WAL file is new at the first write: make its directory entry durable too.
+                directory = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
+            os.fsync(self._wal)
+        except OSError as error:
+            return error
+        return None
 
     def _abort(self, conn: sqlite3.Connection, jobs: list[_Job], error: sqlite3.Error) -> None:
         log.error(
@@ -457,15 +494,6 @@ class SqliteStore:
         for job in jobs:
             job.error = job.error or error
         _settle(jobs)
-
-
-def _commit(conn: sqlite3.Connection) -> sqlite3.Error | None:
-    """COMMIT, returning the error rather than raising it (it crosses a thread)."""
-    try:
-        conn.execute("COMMIT")
-    except sqlite3.Error as error:
-        return error
-    return None
 
 
 def _settle(jobs: list[_Job]) -> None:
