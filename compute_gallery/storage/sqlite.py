@@ -1,15 +1,16 @@
 """The embedded SQLite store: WAL on disk (or memory), writes batched into group commits.
 
-Write functions queue up during a turn of the event loop; then they all run, one after
-another, in one transaction on the event loop's thread, so that writes are serial and a
-rule a write function checks still holds when it commits. The COMMIT hands the batch to
-the WAL file (``synchronous=NORMAL``: no fsync of its own); the sync thread then fsyncs the
-WAL, and only then are the batch's writers answered. One fsync thus serves every batch
-committed while the previous one ran, and the event loop goes on with the next batch
-instead of waiting for the disk. Reads use their own connection and see committed data
-(WAL snapshots), which may include a batch whose fsync is still running: a power loss at
-that moment can lose a write that a reader saw, never one that its writer was told of.
-An in-memory database has one connection, commits each batch at once and never syncs.
+Write functions run one after another on the event loop's thread, inside one open
+transaction, so that writes are serial and a rule a write function checks still holds when
+it commits. The COMMIT hands the batch to the WAL file (``synchronous=NORMAL``: no fsync of
+its own); the sync thread then fsyncs the WAL, and only then are the batch's writers
+answered. Writes arriving during that fsync run at once in the next open transaction, which
+commits as soon as the fsync ends: one fsync serves every write that arrived while the
+previous one ran, and the event loop never waits for the disk. Reads use their own
+connection and see committed data (WAL snapshots), which may include a batch whose fsync is
+still running: a power loss at that moment can lose a write that a reader saw, never one
+that its writer was told of. In memory there is one connection, each batch commits at once
+and nothing is synced.
 """
 
 from __future__ import annotations
@@ -283,8 +284,8 @@ class SqliteStore:
         self._reader: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
-        # Committed writes not yet on disk, and the fsync running on the sync thread.
-        self._unsynced: list[_Job] = []
+        # Writes run in the open transaction, and the fsync running on the sync thread.
+        self._uncommitted: list[_Job] = []
         self._syncing: asyncio.Future[OSError | None] | None = None
         self._syncer: ThreadPoolExecutor | None = None
         self._wal: int | None = None
@@ -314,11 +315,13 @@ class SqliteStore:
     async def close(self) -> None:
         if self._writer is None:
             return
-        while self._syncing is not None or self._pending:
+        while self._syncing is not None or self._pending or self._uncommitted:
             if self._pending:
                 self._flush()
             if self._syncing is not None:
                 await asyncio.shield(self._syncing)
+            elif self._uncommitted:
+                self._commit()
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)
             self._syncer = None
@@ -411,10 +414,13 @@ class SqliteStore:
         return await future
 
     def _flush(self) -> None:
-        """Run the pending writes as one transaction and commit it; then have it synced.
+        """Run the pending writes in the open transaction; commit it unless a sync runs.
 
         The write functions run here, on the event loop's thread, one after another: the
-        store is serial by construction.
+        store is serial by construction. While the sync thread fsyncs one batch, the writes
+        that arrive run at once but stay in the open transaction, which commits when that
+        fsync ends: the event loop never waits for the disk, and the next batch is as large
+        as the disk is slow.
         """
         self._flush_scheduled = False
         jobs, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
@@ -427,8 +433,10 @@ class SqliteStore:
         conn, tx = self._writer, self._tx
         assert conn is not None and tx is not None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            tx.begin_batch()
+            if not self._uncommitted:
+                conn.execute("BEGIN IMMEDIATE")
+                tx.begin_batch()
+            self._uncommitted.extend(jobs)
             for job in jobs:
                 try:
                     job.result = job.fn(tx)
@@ -437,21 +445,25 @@ class SqliteStore:
                     tx.abandon_job()
                 else:
                     tx.end_job()
+        except sqlite3.Error as error:
+            self._abort(conn, error)
+            return
+        if self._syncing is None:
+            self._commit()
+
+    def _commit(self) -> None:
+        """COMMIT the open transaction, then answer its writers (on disk: once synced)."""
+        conn = self._writer
+        assert conn is not None and self._loop is not None
+        try:
             conn.execute("COMMIT")
         except sqlite3.Error as error:
-            self._abort(conn, jobs, error)
+            self._abort(conn, error)
             return
+        jobs, self._uncommitted = self._uncommitted, []
         if self._syncer is None:
             _settle(jobs)
             return
-        self._unsynced.extend(jobs)
-        if self._syncing is None:
-            self._sync()
-
-    def _sync(self) -> None:
-        """fsync the WAL on the sync thread, then answer every write it covers."""
-        assert self._loop is not None and self._syncer is not None
-        jobs, self._unsynced = self._unsynced, []
         self._syncing = self._loop.run_in_executor(self._syncer, self._fsync_wal)
         self._syncing.add_done_callback(lambda done: self._synced(jobs, done.result()))
 
@@ -463,8 +475,8 @@ class SqliteStore:
             for job in jobs:
                 job.error = job.error or error
         _settle(jobs)
-        if self._unsynced:
-            self._sync()
+        if self._uncommitted:
+            self._commit()
 
     def _fsync_wal(self) -> OSError | None:
         """Runs on the sync thread; returns the error rather than raising it across threads."""
@@ -483,7 +495,9 @@ class SqliteStore:
             return error
         return None
 
-    def _abort(self, conn: sqlite3.Connection, jobs: list[_Job], error: sqlite3.Error) -> None:
+    def _abort(self, conn: sqlite3.Connection, error: sqlite3.Error) -> None:
+        """Roll the open transaction back and fail every write in it."""
+        jobs, self._uncommitted = self._uncommitted, []
         log.error(
             "store write failed (%s); the batch of %d writes is rolled back", error, len(jobs)
         )
