@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -292,3 +294,55 @@ def test_newer_store_schema_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value = '99' WHERE name = 'schema'")
     with pytest.raises(RuntimeError, match="newer compute-gallery"):
         run(SqliteStore(path), lambda s: s.get("x"))
+
+
+def test_write_is_answered_only_after_the_wal_is_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+    released = threading.Event()
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        released.wait(5)
+        real_fsync(fd)
+        synced.append(fd)
+
+    async def body(s: SqliteStore) -> tuple[bool, bool, Record | None]:
+        monkeypatch.setattr(os, "fsync", slow_fsync)
+        write = asyncio.ensure_future(s.write(lambda tx: tx.put(record("a"))))
+        await asyncio.sleep(0.2)
+        answered_before_sync = write.done()
+        # A second write arrives while the first batch's fsync runs: it waits for its own.
+        second = asyncio.ensure_future(s.write(lambda tx: tx.put(record("b"))))
+        await asyncio.sleep(0.05)
+        released.set()
+        await asyncio.gather(write, second)
+        monkeypatch.setattr(os, "fsync", real_fsync)
+        return answered_before_sync, bool(synced), await s.get(record("b").key)
+
+    answered_before_sync, synced_any, second = run(store, body)
+    assert not answered_before_sync
+    assert synced_any
+    assert second is not None
+
+
+def test_failed_sync_fails_the_writes_it_covers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    async def body(s: SqliteStore) -> None:
+        await s.write(lambda tx: tx.put(record("a")))
+        monkeypatch.setattr(os, "fsync", broken_fsync)
+        try:
+            with pytest.raises(OSError, match="Input/output error"):
+                await s.write(lambda tx: tx.put(record("b")))
+        finally:
+            monkeypatch.undo()
+
+    run(store, body)
