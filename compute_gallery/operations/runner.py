@@ -117,11 +117,23 @@ def preempt(tx: Transaction, operation_id: str | None) -> None:
     )
 
 
+def current(tx: Transaction, operation_id: str) -> Operation | None:
+    """The operation as stored, if it is still running; else None.
+
+    Every write a job makes starts with this check, so that a job whose operation was
+    preempted or already ended changes nothing.
+    """
+    op = tx.get_operation(operation_id)
+    if op is None or op.finished:
+        return None
+    return op
+
+
 def _finish(
     tx: Transaction, operation_id: str, status: str, error: dict[str, str] | None
 ) -> Operation | None:
-    op = tx.get_operation(operation_id)
-    if op is None or op.finished:
+    op = current(tx, operation_id)
+    if op is None:
         return None
     op.status = status
     op.end_time = clock.iso()
