@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
-from . import __version__
+from . import __version__, guids
 from .arm import apiversions, errors
 from .arm.ids import check_subscription
 from .arm.request import ArmRequest, Reply
@@ -59,7 +58,7 @@ class App:
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in scope["headers"]
         }
-        request_id = str(uuid.uuid4())
+        request_id = guids.random_guid()
         correlation_id = headers.get("x-ms-correlation-request-id") or request_id
         path: str = scope["path"]
         method: str = scope["method"]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import functools
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from .. import clock, schema
+from .. import clock, guids, schema
 from ..arm import errors, locations
 from ..arm.ids import ResourceId
 from ..arm.request import ArmRequest
@@ -254,7 +253,7 @@ def new_operation(
     """A durable operation, due after the configured operation time."""
     now = clock.time()
     return Operation(
-        id=str(uuid.uuid4()),
+        id=guids.sequential_guid(),
         kind=kind,
         subscription=rid.subscription,
         location=location,
