@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from . import __version__, guids
+from . import __version__, guids, schema
 from .arm import apiversions, errors
 from .arm.ids import check_subscription
 from .arm.request import ArmRequest, Reply
@@ -135,7 +135,7 @@ class App:
             else:
                 apiversions.check_compute(
                     request.api_version,
-                    _compute_versions(),
+                    schema.API_VERSIONS,
                     route.type_name,
                     await self._location_hint(request),
                 )
@@ -157,7 +157,7 @@ class App:
 
     async def _location_hint(self, request: ArmRequest) -> str:
         """The location ARM names in an api-version error: the request's, else its group's."""
-        if request.api_version in _compute_versions():
+        if request.api_version in schema.API_VERSIONS:
             return ""
         try:
             location = request.json().get("location")
@@ -201,12 +201,6 @@ class App:
                 await self.service.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _compute_versions() -> tuple[str, ...]:
-    from . import schema
-
-    return schema.API_VERSIONS
 
 
 def _authenticate(headers: dict[str, str]) -> None:

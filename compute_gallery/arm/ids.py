@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import errors
 
@@ -28,6 +28,10 @@ class ResourceId:
     gallery: str | None = None
     application: str | None = None
     version: str | None = None
+    # Derived on first use and kept: a request asks for the same id, key and parent many times.
+    _id: str | None = field(default=None, init=False, repr=False, compare=False)
+    _key: str | None = field(default=None, init=False, repr=False, compare=False)
+    _parent: ResourceId | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -48,6 +52,19 @@ class ResourceId:
 
     @property
     def id(self) -> str:
+        if self._id is None:
+            object.__setattr__(self, "_id", self._path())
+            assert self._id is not None
+        return self._id
+
+    @property
+    def key(self) -> str:
+        if self._key is None:
+            object.__setattr__(self, "_key", self.id.lower())
+            assert self._key is not None
+        return self._key
+
+    def _path(self) -> str:
         text = f"/subscriptions/{self.subscription}"
         if self.resource_group is None:
             return text
@@ -62,15 +79,17 @@ class ResourceId:
         return text
 
     @property
-    def key(self) -> str:
-        return self.id.lower()
-
-    @property
     def subscription_key(self) -> str:
         return self.subscription.lower()
 
     @property
     def parent(self) -> ResourceId:
+        if self._parent is None:
+            object.__setattr__(self, "_parent", self._make_parent())
+            assert self._parent is not None
+        return self._parent
+
+    def _make_parent(self) -> ResourceId:
         if self.version is not None:
             return ResourceId(
                 self.subscription, self.resource_group, self.gallery, self.application

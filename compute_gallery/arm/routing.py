@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -26,22 +27,21 @@ class Route:
     type_name: str
     methods: dict[str, Handler] = field(default_factory=dict)
     segments: tuple[str, ...] = ()
+    pattern: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.segments = tuple(part.lower() for part in self.template.strip("/").split("/"))
+        # Fixed segments in any case, each {name} one non-empty segment, the parameter names
+        # lower-cased; slashes around the whole path are ignored.
+        body = "/".join(
+            f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
+            for part in self.segments
+        )
+        self.pattern = re.compile(f"/*{body}/*", re.IGNORECASE)
 
-    def match(self, parts: list[str]) -> dict[str, str] | None:
-        if len(parts) != len(self.segments):
-            return None
-        params: dict[str, str] = {}
-        for pattern, part in zip(self.segments, parts, strict=True):
-            if pattern.startswith("{"):
-                if not part:
-                    return None
-                params[pattern[1:-1]] = part
-            elif pattern != part.lower():
-                return None
-        return params
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
 
 
 class Router:
@@ -53,9 +53,8 @@ class Router:
             self._by_length.setdefault(len(route.segments), []).append(route)
 
     def resolve(self, method: str, path: str) -> tuple[Route, Handler, dict[str, str]]:
-        parts = path.strip("/").split("/")
-        for route in self._by_length.get(len(parts), ()):
-            params = route.match(parts)
+        for route in self._by_length.get(path.strip("/").count("/") + 1, ()):
+            params = route.match(path)
             if params is None:
                 continue
             # HEAD on a resource group is its own operation ("check existence").
@@ -64,7 +63,7 @@ class Router:
                 raise errors.MethodNotAllowed(
                     f"The requested resource does not support http method '{method}'."
                 )
-            return route, handler, {name.lower(): value for name, value in params.items()}
+            return route, handler, params
         raise errors.ArmError(
             f"No HTTP resource was found that matches the request URI '{path}'.",
             code="NotFound",

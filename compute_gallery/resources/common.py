@@ -168,21 +168,59 @@ def check_immutable(
     property the new body leaves out keeps its stored value (``inherit_missing``), so only a
     property given with another value is a change.
     """
-    for path in paths:
-        before, after = lookup(old, path), lookup(new, path)
-        if after is not None and before != after:
-            target = f"{root}.{path}"
-            raise errors.PropertyChangeNotAllowed(
-                f"Changing property '{target}' is not allowed.", target=target
-            )
+    for parent, names in _by_parent(tuple(paths)):
+        after_parent = _walk(new, parent)
+        if type(after_parent) is not dict:
+            continue
+        before_parent = _walk(old, parent)
+        for name in names:
+            after = after_parent.get(name)
+            if after is None:
+                continue
+            before = before_parent.get(name) if type(before_parent) is dict else None
+            if before != after:
+                target = ".".join((root, *parent, name))
+                raise errors.PropertyChangeNotAllowed(
+                    f"Changing property '{target}' is not allowed.", target=target
+                )
 
 
 def inherit_missing(old: dict[str, Any], new: dict[str, Any], paths: Iterable[str]) -> None:
     """Copy each listed property the new body omits from the stored one."""
+    for parent, names in _by_parent(tuple(paths)):
+        before_parent = _walk(old, parent)
+        if type(before_parent) is not dict:
+            continue
+        for name in names:
+            value = before_parent.get(name)
+            if value is None:
+                continue
+            after_parent = _walk(new, parent)
+            if type(after_parent) is not dict:
+                assign(new, ".".join((*parent, name)), clone(value))
+            elif after_parent.get(name) is None:
+                after_parent[name] = clone(value)
+
+
+@functools.cache
+def _by_parent(paths: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """Dotted paths as runs of (parent parts, leaf names), in order: each parent is found once."""
+    runs: list[tuple[tuple[str, ...], list[str]]] = []
     for path in paths:
-        value = lookup(old, path)
-        if value is not None and lookup(new, path) is None:
-            assign(new, path, clone(value))
+        *parent, name = _parts(path)
+        if runs and runs[-1][0] == tuple(parent):
+            runs[-1][1].append(name)
+        else:
+            runs.append((tuple(parent), [name]))
+    return tuple((parent, tuple(names)) for parent, names in runs)
+
+
+def _walk(body: Any, parts: tuple[str, ...]) -> Any:
+    for part in parts:
+        if type(body) is not dict:
+            return None
+        body = body.get(part)
+    return body
 
 
 def clone(value: T) -> T:
@@ -198,12 +236,7 @@ def _parts(path: str) -> tuple[str, ...]:
 
 def lookup(body: dict[str, Any], path: str) -> Any:
     """The value at a dotted path, or None where the path leaves the objects."""
-    node: Any = body
-    for part in _parts(path):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
+    return _walk(body, _parts(path))
 
 
 def assign(body: dict[str, Any], path: str, value: Any) -> None:
@@ -222,18 +255,7 @@ def preserve_unknown(
     A client on an old api-version replaces a resource without knowing the newer properties;
     dropping them would lose data another client set. Arrays are replaced whole.
     """
-    visible = schema.shape(old, api_version, model)
-    _merge_hidden(old, visible, new)
-
-
-def _merge_hidden(old: dict[str, Any], visible: dict[str, Any], new: dict[str, Any]) -> None:
-    for name, value in old.items():
-        if name not in visible:
-            new.setdefault(name, clone(value))
-        elif isinstance(value, dict) and isinstance(visible[name], dict):
-            target = new.get(name)
-            if isinstance(target, dict):
-                _merge_hidden(value, visible[name], target)
+    schema.keep_hidden(old, new, api_version, model, clone)
 
 
 def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from compute_gallery.arm.errors import required_parameter_missing
@@ -19,6 +20,7 @@ __all__ = [
     "API_VERSIONS",
     "expand_values",
     "has_model",
+    "keep_hidden",
     "operation_exists",
     "shape",
     "validate",
@@ -90,6 +92,21 @@ def shape(resource: dict[str, Any], api_version: str, model: str) -> dict[str, A
     """A copy of stored ``resource`` holding only what ``api_version`` knows (read-only kept)."""
     shaped: dict[str, Any] = _root(_MODELS, api_version, model).shape(resource)
     return shaped
+
+
+def keep_hidden(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    api_version: str,
+    model: str,
+    copy: Callable[[Any], Any],
+) -> None:
+    """Copy into ``new`` (a body in ``api_version``) what ``old`` holds that the version lacks.
+
+    The same as adding to ``new`` every member of ``old`` that ``shape(old, ...)`` would
+    drop, found without building that shape. Values are copied with ``copy``.
+    """
+    _root(_MODELS, api_version, model).keep_hidden(old, new, copy)
 
 
 def operation_exists(api_version: str, resource: str, method: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from compute_gallery.arm.errors import (
@@ -103,6 +104,11 @@ class Node:
     def shape(self, value: Any) -> Any:
         """A copy of stored ``value`` without the properties this node does not know."""
         return value
+
+    def keep_hidden(
+        self, old: dict[str, Any], new: dict[str, Any], copy: Callable[[Any], Any]
+    ) -> None:
+        """Add to ``new`` the members of ``old`` that ``shape`` would drop, at any depth."""
 
 
 class StringNode(Node):
@@ -286,6 +292,16 @@ class MapNode(Node):
             if item is not None
         }
 
+    def keep_hidden(
+        self, old: dict[str, Any], new: dict[str, Any], copy: Callable[[Any], Any]
+    ) -> None:
+        if self.values.scalar:
+            return
+        for key, item in old.items():
+            target = new.get(key)
+            if type(item) is dict and type(target) is dict:
+                self.values.keep_hidden(item, target, copy)
+
     def shape(self, value: Any) -> Any:
         if type(value) is not dict:
             return value
@@ -361,6 +377,20 @@ class ObjectNode(Node):
                 continue
             cleaned[name] = node.clean(item, prefix + name, run, complete)
         return cleaned
+
+    def keep_hidden(
+        self, old: dict[str, Any], new: dict[str, Any], copy: Callable[[Any], Any]
+    ) -> None:
+        for key, item in old.items():
+            if key in self.scalars:
+                continue
+            node = self.nested.get(key)
+            if node is None:
+                new.setdefault(key, copy(item))
+            elif type(item) is dict:
+                target = new.get(key)
+                if type(target) is dict:
+                    node.keep_hidden(item, target, copy)
 
     def shape(self, value: Any) -> Any:
         if type(value) is not dict:
