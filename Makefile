@@ -2,14 +2,26 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# The real Azure CLI the tests drive, in a virtual environment of its own (its dependencies
+# pin other versions of the Azure libraries than the tests use).
+AZURE_CLI_VENV ?= .venv-azure-cli
+AZURE_CLI_VERSION := 2.91.0
 
-.PHONY: setup serve test lint bench schema clean
+.PHONY: setup azure-cli serve test lint bench schema clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+azure-cli: $(AZURE_CLI_VENV)/.installed-$(AZURE_CLI_VERSION)
+
+# Installed once per clone (it takes minutes); again only when the pinned version changes.
+$(AZURE_CLI_VENV)/.installed-$(AZURE_CLI_VERSION):
+	$(PYTHON) -m venv --clear $(AZURE_CLI_VENV)
+	$(AZURE_CLI_VENV)/bin/pip install --quiet --disable-pip-version-check 'azure-cli==$(AZURE_CLI_VERSION)'
 	touch $@
 
 serve: setup  ## run the service on the embedded SQLite store (HTTPS on 127.0.0.1:8443)
@@ -20,9 +32,9 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint  ## the whole suite: lint, types, then every test against a real service
+test: lint azure-cli  ## the whole suite: lint, types, then every test against a real service
 	$(BIN)/python tools/derive_schema.py --check
-	$(BIN)/pytest -q -n 2 -p no:cacheprovider
+	AZURE_CLI=$(abspath $(AZURE_CLI_VENV))/bin/az $(BIN)/pytest -q -n 2 -p no:cacheprovider
 
 bench: setup  ## the benchmarks in bench/, figures as ratios to a same-run baseline
 	$(BIN)/python -m bench
@@ -31,4 +43,4 @@ schema: setup  ## regenerate compute_gallery/schema/galleryrp.json from ../share
 	$(BIN)/python tools/derive_schema.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(AZURE_CLI_VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

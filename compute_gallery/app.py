@@ -1,9 +1,11 @@
 """The ASGI application: every ARM request runs through one pipeline in a fixed order.
 
 context (request ids) -> routing -> api-version -> authentication -> subscription ->
-handler (body parsing, validation, behaviour, storage) -> response shaping; any ArmError
-raised on the way becomes a CloudError in ``_error_reply``, and anything else a 500
-CloudError, so that no request ever ends without Azure's error shape.
+authorisation -> handler (body parsing, validation, behaviour, storage) -> response shaping
+(lists cut to what the caller may read); any ArmError raised on the way becomes a CloudError
+in ``_error_reply``, and anything else a 500 CloudError, so that no request ever ends without
+Azure's error shape. The token issuer and the cloud metadata need no token and are answered
+before the pipeline.
 """
 
 from __future__ import annotations
@@ -65,6 +67,15 @@ class App:
 
         if path.startswith("/_emulator/"):
             reply = self._emulator(method, path)
+        elif self.service.identity.serves(method, path):
+            reply = self.service.identity.answer(
+                method,
+                path,
+                _query(scope),
+                headers,
+                await _read_body(receive) or b"",
+                _base_url(scope, headers),
+            )
         else:
             body = await _read_body(receive)
             reply = await self._arm(scope, method, path, headers, body)
@@ -100,6 +111,7 @@ class App:
     async def _arm(
         self, scope: Scope, method: str, path: str, headers: dict[str, str], body: bytes | None
     ) -> Reply:
+        access = self.service.identity.access
         try:
             if body is None:
                 raise errors.ArmError(
@@ -112,14 +124,9 @@ class App:
                 route, handler, params = self.service.router.resolve(method, path)
             except errors.ArmError:
                 # ARM authenticates before it looks for the resource type.
-                _authenticate(headers)
+                await access.authenticate(headers)
                 raise
-            query = {
-                name.lower(): value
-                for name, value in parse_qsl(
-                    scope["query_string"].decode("latin-1"), keep_blank_values=True
-                )
-            }
+            query = _query(scope)
             request = ArmRequest(
                 method=method,
                 path=path,
@@ -130,7 +137,9 @@ class App:
                 params=params,
             )
             request.api_version = apiversions.require(query.get("api-version"))
-            if route.provider == "Microsoft.Resources":
+            if route.api_versions is not None:
+                apiversions.check_listed(request.api_version, route.api_versions)
+            elif route.provider == "Microsoft.Resources":
                 apiversions.check_resources(request.api_version)
             else:
                 apiversions.check_compute(
@@ -139,11 +148,13 @@ class App:
                     route.type_name,
                     await self._location_hint(request),
                 )
-            _authenticate(headers)
-            check_subscription(params["subscriptionid"])
+            request.caller = await access.authenticate(headers)
+            if "subscriptionid" in params:
+                check_subscription(params["subscriptionid"])
+            await access.authorize(self.service, route, request)
             if body and method in ("PUT", "PATCH"):
                 _check_media_type(headers.get("content-type"))
-            return await handler(self.service, request)
+            return access.visible(route, request, await handler(self.service, request))
         except errors.ArmError as error:
             return _error_reply(error)
         except Exception:
@@ -203,21 +214,6 @@ class App:
                 return
 
 
-def _authenticate(headers: dict[str, str]) -> None:
-    """The default, permissive mode: any well-formed bearer token is accepted."""
-    value = headers.get("authorization")
-    if value is None:
-        raise errors.AuthenticationFailed(
-            "Authentication failed. The 'Authorization' header is missing.",
-            headers={"WWW-Authenticate": _challenge()},
-        )
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise errors.InvalidAuthenticationToken(
-            "The access token is invalid.", headers={"WWW-Authenticate": _challenge()}
-        )
-
-
 def _check_media_type(content_type: str | None) -> None:
     """ARM reads request bodies as JSON only; a body declared as anything else is refused.
 
@@ -234,16 +230,18 @@ def _check_media_type(content_type: str | None) -> None:
     )
 
 
-def _challenge() -> str:
-    return (
-        'Bearer authorization_uri="https://login.microsoftonline.com/common", '
-        'error="invalid_token", error_description="The authentication failed because of '
-        "missing 'Authorization' header.\""
-    )
-
-
 def _error_reply(error: errors.ArmError) -> Reply:
     return Reply(error.status, {"error": error.to_body()}, error.headers)
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    """Query parameters by lower-cased name (ARM reads ``api-version`` in any case)."""
+    return {
+        name.lower(): value
+        for name, value in parse_qsl(
+            scope["query_string"].decode("latin-1"), keep_blank_values=True
+        )
+    }
 
 
 def _base_url(scope: Scope, headers: dict[str, str]) -> str:

@@ -76,6 +76,31 @@ def _parser() -> argparse.ArgumentParser:
         "--page-size", type=int, default=100, help="items per page of a list without $top"
     )
     serve.add_argument(
+        "--auth",
+        choices=("permissive", "strict"),
+        default="permissive",
+        help="permissive: any well-formed bearer token is accepted; strict: tokens must be "
+        "signed by the built-in issuer (or a --trust-issuer), for Azure Resource Manager, "
+        "unexpired, and the caller's role assignments must allow the request",
+    )
+    serve.add_argument(
+        "--identity-config",
+        type=Path,
+        metavar="PATH",
+        help="a TOML file of tenants, service principals, subscriptions and role assignments "
+        "(see examples/identity.toml); default: one built-in tenant, principal and "
+        "subscription, printed at start",
+    )
+    serve.add_argument(
+        "--trust-issuer",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="with --auth strict, also accept tokens of this OpenID issuer, named by its "
+        "discovery document (https://login.microsoftonline.com/TENANT/v2.0/.well-known/"
+        "openid-configuration, say); may be repeated",
+    )
+    serve.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
         default="info",
@@ -105,6 +130,17 @@ def _serve(args: argparse.Namespace) -> int:
     if args.page_size < 1:
         print("compute-gallery: --page-size must be at least 1", file=sys.stderr)
         return 2
+    if args.identity_config is not None:
+        from .identity import directory
+
+        try:
+            directory.load(args.identity_config)
+        except directory.DirectoryError as error:
+            print(f"compute-gallery: --identity-config {error}", file=sys.stderr)
+            return 2
+    if args.trust_issuer and args.auth != "strict":
+        print("compute-gallery: --trust-issuer needs --auth strict", file=sys.stderr)
+        return 2
     port = args.port if args.port is not None else (8080 if args.http else 8443)
     settings = Settings(
         data_dir=args.data_dir,
@@ -116,6 +152,9 @@ def _serve(args: argparse.Namespace) -> int:
         lro_mode=args.lro_mode,
         page_size=args.page_size,
         log_level=args.log_level,
+        auth=args.auth,
+        identity_config=args.identity_config,
+        trusted_issuers=tuple(args.trust_issuer),
     )
     from .server import run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import sys
 
@@ -11,6 +12,7 @@ import uvicorn
 from . import tls
 from .app import App
 from .cli import bind, configure_logging
+from .identity.service import Identity
 from .service import Service
 from .settings import Settings
 
@@ -40,10 +42,26 @@ class _Server(uvicorn.Server):
                     transport.abort()
 
 
+def identity_banner(identity: Identity, settings: Settings) -> list[str]:
+    """Where to sign in, and with what when the built-in directory is in use."""
+    tenant = identity.directory.tenants[0]
+    lines = [f"token issuer: {identity.issuer.authority}/{tenant.id} (auth: {settings.auth})"]
+    if identity.directory.source is None:
+        principal = identity.directory.principals[0]
+        lines.append(
+            f"sign in as: client id {principal.client_id}, secret {principal.secret}, "
+            f"tenant {tenant.id}, subscription {identity.directory.subscriptions[0].id}"
+        )
+    return lines
+
+
 def run(settings: Settings) -> int:
     configure_logging(settings.log_level)
     sock = bind(settings.host, settings.port)
     port = sock.getsockname()[1]
+    # The issuer names the port it listens on, so a picked port (--port 0) must be known.
+    settings = dataclasses.replace(settings, port=port)
+    service = Service(settings)
     scheme = "http" if settings.http else "https"
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     ssl: dict[str, str] = {}
@@ -55,13 +73,14 @@ def run(settings: Settings) -> int:
             "ssl_keyfile": str(certificates.server_key),
         }
         lines.append(f"CA certificate to trust: {certificates.ca_cert}")
+    lines.extend(identity_banner(service.identity, settings))
     store = "in memory" if settings.in_memory else f"in {settings.data_dir}"
     lines.append(f"state: {store}")
     # The banner is the command's output, not a log line: scripts read the endpoint from it.
     print("\n".join(lines), flush=True)
 
     config = uvicorn.Config(
-        App(Service(settings)),
+        App(service),
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         lifespan="on",

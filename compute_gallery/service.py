@@ -9,8 +9,9 @@ from functools import partial
 
 from . import clock
 from .arm.routing import Route, Router
+from .identity.service import Identity
 from .operations.runner import OperationRunner
-from .resources import operations_status, resource_groups
+from .resources import operations_status, providers, resource_groups, subscriptions
 from .resources.galleries import Galleries
 from .resources.gallery_application_versions import GalleryApplicationVersions
 from .resources.gallery_applications import GalleryApplications
@@ -43,6 +44,7 @@ class Service:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store if store is not None else open_store(settings)
+        self.identity = Identity(settings)
         self.runner = OperationRunner(self.store)
         self.galleries = Galleries()
         self.applications = GalleryApplications()
@@ -75,6 +77,7 @@ class Service:
             )
 
         return [
+            *_directory_routes(),
             Route(
                 _SUB + "/resourcegroups",
                 "Microsoft.Resources",
@@ -171,3 +174,42 @@ class Service:
             if resource.type.lower() == stored_type:
                 return resource
         raise LookupError(stored_type)
+
+
+def _directory_routes() -> list[Route]:
+    """Subscriptions, tenants and providers: what the Azure CLI reads around a sign-in."""
+    return [
+        Route(
+            "/subscriptions",
+            "Microsoft.Resources",
+            "subscriptions",
+            {"GET": subscriptions.list_subscriptions},
+            api_versions=subscriptions.API_VERSIONS,
+        ),
+        Route(
+            _SUB,
+            "Microsoft.Resources",
+            "subscriptions",
+            {"GET": subscriptions.get_subscription},
+            api_versions=subscriptions.API_VERSIONS,
+        ),
+        Route(
+            "/tenants",
+            "Microsoft.Resources",
+            "tenants",
+            {"GET": subscriptions.list_tenants},
+            api_versions=subscriptions.API_VERSIONS,
+        ),
+        Route(
+            _SUB + "/providers",
+            "Microsoft.Resources",
+            "providers",
+            {"GET": providers.list_providers},
+        ),
+        Route(
+            _SUB + "/providers/{resourceProviderNamespace}",
+            "Microsoft.Resources",
+            "providers",
+            {"GET": providers.get_provider},
+        ),
+    ]

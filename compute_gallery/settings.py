@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 LroMode = Literal["fast", "azure"]
+AuthMode = Literal["permissive", "strict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +29,9 @@ class Settings:
     # Finished operations stay readable this long, like Azure's operation-status URLs.
     operation_retention_seconds: float = 24 * 3600.0
     log_level: str = "info"
+    # "permissive": any well-formed bearer token; "strict": validated tokens and roles.
+    auth: AuthMode = "permissive"
+    # The directory (tenants, principals, subscriptions, role assignments); None: built-in.
+    identity_config: Path | None = None
+    # OpenID discovery documents of issuers whose tokens strict mode accepts too.
+    trusted_issuers: tuple[str, ...] = ()

@@ -17,6 +17,8 @@ import requests
 from azure.core.credentials import AccessToken
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
+# The package every test version points at.
+MEDIA_LINK = "https://account.blob.core.windows.net/apps/app.zip?sv=1&sig=x"
 START_TIMEOUT = 30.0
 
 
@@ -274,7 +276,7 @@ class Arm:
 def version_body(location: str = "eastus2", **profile: Any) -> dict[str, Any]:
     """A minimal valid application-version body, with ``profile`` merged into the profile."""
     publishing: dict[str, Any] = {
-        "source": {"mediaLink": "https://account.blob.core.windows.net/apps/app.zip?sv=1&sig=x"},
+        "source": {"mediaLink": MEDIA_LINK},
         "manageActions": {"install": "bash install.sh", "remove": "bash remove.sh"},
     }
     publishing.update(profile)

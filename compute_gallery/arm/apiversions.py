@@ -51,11 +51,16 @@ def require(query_value: str | None) -> str:
 
 def check_resources(api_version: str) -> None:
     """Resource groups: ARM itself answers, listing the versions it supports."""
-    if api_version not in RESOURCES_API_VERSIONS:
+    check_listed(api_version, RESOURCES_API_VERSIONS)
+
+
+def check_listed(api_version: str, supported: tuple[str, ...]) -> None:
+    """An ARM-served type with its own list of versions (subscriptions, tenants)."""
+    if api_version not in supported:
         raise errors.InvalidApiVersionParameter(
             f"The api-version '{api_version}' is invalid. The supported versions are "
-            f"'{','.join(reversed(RESOURCES_API_VERSIONS))}'. The supported api-versions "
-            "are listed in https://aka.ms/arm-api-versions."
+            f"'{','.join(reversed(supported))}'. The supported api-versions are listed in "
+            "https://aka.ms/arm-api-versions."
         )
 
 

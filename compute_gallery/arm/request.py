@@ -22,6 +22,8 @@ class ArmRequest:
     base_url: str
     params: dict[str, str] = field(default_factory=dict)
     api_version: str = ""
+    # The principal a validated token names (identity.tokens.Caller); None when unchecked.
+    caller: Any = None
 
     def json(self) -> Any:
         """The body as JSON, or ARM's InvalidRequestContent."""

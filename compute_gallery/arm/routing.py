@@ -27,6 +27,8 @@ class Route:
     type_name: str
     methods: dict[str, Handler] = field(default_factory=dict)
     segments: tuple[str, ...] = ()
+    # The api-versions the route accepts, when not its provider's usual ones.
+    api_versions: tuple[str, ...] | None = None
     pattern: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
