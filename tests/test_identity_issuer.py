@@ -169,6 +169,11 @@ def test_token_refusals(
         assert f"Application with identifier '{client}' was not found" in description
 
 
+def test_token_endpoint_takes_only_post(service: ServiceProcess) -> None:
+    response = _get(service, f"/{TENANT}/oauth2/v2.0/token")
+    _oauth_error(response, 400, "invalid_request", 900561)
+
+
 def test_token_needs_a_tenant(service: ServiceProcess) -> None:
     _oauth_error(request_token(service, "common", CLIENT, SECRET), 400, "invalid_request", 50059)
     _oauth_error(

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 import jwt
 
@@ -126,6 +126,8 @@ class Issuer:
             ("POST", "oauth2/v2.0/token"): self._token_v2,
             ("POST", "oauth2/token"): self._token_v1,
             ("GET", "discovery/instance"): self._instance_discovery,
+            ("GET", "oauth2/v2.0/token"): _post_only,
+            ("GET", "oauth2/token"): _post_only,
         }
 
     def token_issuer(self, tenant_id: str) -> str:
@@ -352,6 +354,15 @@ class Issuer:
         return token, lifetime, issued
 
 
+def _post_only(request: IssuerRequest) -> Reply:
+    raise OAuthError(
+        400,
+        "invalid_request",
+        900561,
+        "The endpoint only accepts POST, OPTIONS requests. Received a GET request.",
+    )
+
+
 def _openid(base: str, version: str, issuer: str) -> dict[str, Any]:
     return {
         "token_endpoint": f"{base}/oauth2{version}/token",
@@ -399,7 +410,8 @@ def _client_authentication(
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             decoded = ""
-        client_id, _, secret = decoded.partition(":")
+        # RFC 6749 section 2.3.1: both halves are form-encoded before they are joined.
+        client_id, _, secret = (unquote_plus(part) for part in decoded.partition(":"))
         return client_id or form.get("client_id"), secret
     return form.get("client_id"), form.get("client_secret")
 

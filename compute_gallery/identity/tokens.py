@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW_SECONDS = 300
 _FETCH_TIMEOUT_SECONDS = 10.0
 _RETRY_AFTER_SECONDS = 30.0
+_REMEMBERED_TOKENS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,11 @@ def _fetch_json(url: str) -> dict[str, Any]:
 
 
 class TokenValidator:
-    """Checks bearer tokens against the built-in issuer and any external ones."""
+    """Checks bearer tokens against the built-in issuer and any external ones.
+
+    A client sends one token for an hour; its signature is verified once, and until it
+    expires later requests with it cost a dictionary look-up.
+    """
 
     def __init__(
         self, issuer: Issuer, directory: Directory, external: list[ExternalIssuer]
@@ -92,8 +97,19 @@ class TokenValidator:
         self.issuer = issuer
         self.directory = directory
         self.external = external
+        self._valid: dict[str, tuple[Caller, float]] = {}
 
     async def validate(self, token: str) -> Caller:
+        known = self._valid.get(token)
+        if known is not None and known[1] + CLOCK_SKEW_SECONDS >= time.time():
+            return known[0]
+        caller, expires = await self._validate(token)
+        if len(self._valid) >= _REMEMBERED_TOKENS:
+            self._valid.clear()
+        self._valid[token] = (caller, expires)
+        return caller
+
+    async def _validate(self, token: str) -> tuple[Caller, float]:
         try:
             header = jwt.get_unverified_header(token)
             claims = jwt.decode(token, options={"verify_signature": False})
@@ -142,7 +158,7 @@ class TokenValidator:
                 "please make sure service principal is properly created in the tenant."
             )
         client_id = claims.get("appid") or claims.get("azp") or ""
-        return Caller(object_id, str(client_id), tenant_id, issuer)
+        return Caller(object_id, str(client_id), tenant_id, issuer), float(claims["exp"])
 
     async def _key(self, token: str, issuer: str, tenant_id: str) -> Any:
         tenant = self.directory.tenant(tenant_id)
