@@ -8,7 +8,6 @@ restarts and an operator can sign test tokens with it. Its JWK carries the certi
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ..tls import _write_private as write_private
+from ..tls import self_signed
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +71,7 @@ def ensure(directory: Path) -> SigningKey:
 def _create(key_path: Path, cert_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "compute-gallery token issuer")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * _YEARS))
-        .sign(key, hashes.SHA256())
-    )
+    certificate = self_signed(key, name, _YEARS).sign(key, hashes.SHA256())
     write_private(
         key_path,
         key.private_bytes(
