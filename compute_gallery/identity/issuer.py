@@ -129,6 +129,7 @@ class Issuer:
             ("GET", "oauth2/v2.0/token"): _post_only,
             ("GET", "oauth2/token"): _post_only,
         }
+        self._longest = max(len(rest) for _, rest in self._endpoints) + 1
 
     def token_issuer(self, tenant_id: str) -> str:
         """The ``iss`` of the access tokens this issuer signs for ``tenant_id``."""
@@ -141,7 +142,8 @@ class Issuer:
     def endpoint(self, method: str, path: str) -> tuple[str, Endpoint] | None:
         """The endpoint serving ``path``, with the tenant the path names; None if not ours."""
         tenant, _, rest = path.lstrip("/").partition("/")
-        if not tenant or not rest:
+        # Every ARM path is longer than the longest issuer path: they pass at a glance.
+        if not tenant or not rest or len(rest) > self._longest:
             return None
         found = self._endpoints.get((method, rest.rstrip("/").lower()))
         return (tenant, found) if found is not None else None

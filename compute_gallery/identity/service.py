@@ -58,7 +58,7 @@ class Identity:
 
     def serves(self, method: str, path: str) -> bool:
         """Whether ``path`` is one of the endpoints answered without a token."""
-        if _is_metadata(path):
+        if method == "GET" and _is_metadata(path):
             return True
         return self.issuer.endpoint(method, path) is not None
 
@@ -71,7 +71,7 @@ class Identity:
         body: bytes,
         base_url: str,
     ) -> Reply:
-        if _is_metadata(path):
+        if method == "GET" and _is_metadata(path):
             try:
                 return cloud.metadata_endpoints(query, base_url)
             except errors.ArmError as error:
@@ -84,4 +84,4 @@ class Identity:
 
 def _is_metadata(path: str) -> bool:
     # Clients join "metadata/endpoints" to an endpoint that ends in "/": "//metadata/...".
-    return path.strip("/").lower() == "metadata/endpoints"
+    return len(path) < 32 and path.strip("/").lower() == "metadata/endpoints"
