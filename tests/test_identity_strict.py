@@ -17,6 +17,8 @@ from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from compute_gallery.identity import directory
+
 from .support import ServiceProcess, cloud_error, unique
 from .tokens import (
     CLI_SCOPE,
@@ -168,17 +170,17 @@ def _config(groups: dict[str, str]) -> str:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     external = ExternalIssuer()
     threading.Thread(target=external.serve_forever, daemon=True).start()
-    directory = tmp_path_factory.mktemp("strict")
+    workdir = tmp_path_factory.mktemp("strict")
     groups = {
         "team": unique("team"),
         "other": unique("other"),
         "gallery": unique("shared"),
         "hidden": unique("hidden"),
     }
-    config = directory / "identity.toml"
+    config = workdir / "identity.toml"
     config.write_text(_config(groups))
     service = ServiceProcess(
-        directory / "data",
+        workdir / "data",
         args=[
             "--auth",
             "strict",
@@ -547,3 +549,29 @@ def test_sdk_signs_in_with_client_secret_credential(world: World) -> None:
     assert [g.name for g in compute.galleries.list_by_resource_group(group)] == [gallery.name]
     resources.resource_groups.begin_delete(group).result()
     credential.close()
+
+
+def test_tokens_outlive_a_restart(fresh_service: ServiceProcess) -> None:
+    """The signing key is kept in the data directory: a token from before a restart is good."""
+    fresh_service.args = ["--auth", "strict"]
+    fresh_service.start()
+    token = access_token(
+        fresh_service,
+        directory.DEFAULT_TENANT,
+        directory.DEFAULT_CLIENT_ID,
+        directory.DEFAULT_SECRET,
+    )
+
+    def groups() -> requests.Response:
+        return requests.get(
+            fresh_service.url(f"/subscriptions/{directory.DEFAULT_SUBSCRIPTION}/resourcegroups"),
+            params={"api-version": GROUPS_API},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=fresh_service.verify,
+            timeout=30,
+        )
+
+    assert groups().status_code == 200
+    fresh_service.restart()
+    response = groups()
+    assert response.status_code == 200, response.text
