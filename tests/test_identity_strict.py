@@ -575,3 +575,15 @@ def test_tokens_outlive_a_restart(fresh_service: ServiceProcess) -> None:
     fresh_service.restart()
     response = groups()
     assert response.status_code == 200, response.text
+
+
+def test_provider_reads_need_a_role_in_the_subscription(world: World) -> None:
+    provider = f"/subscriptions/{S1}/providers/Microsoft.Compute"
+    for who in ("owner", "reader", "gallery_reader"):
+        assert world.call(who, "GET", provider, None, GROUPS_API).status_code == 200
+    _denied(
+        world.call("nobody", "GET", provider, None, GROUPS_API),
+        "nobody",
+        "Microsoft.Resources/subscriptions/providers/read",
+        f"/subscriptions/{S1}",
+    )

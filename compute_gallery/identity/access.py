@@ -101,6 +101,11 @@ class StrictAccess(Access):
             self._check_tenant(caller, subscription_id)
         if route.type_name in _DIRECTORY_TYPES:
             return
+        if route.type_name == "providers":
+            # Provider metadata is for anyone with a role in the subscription.
+            assert subscription_id is not None
+            if self.sees_subscription(caller, subscription_id):
+                return
         if route.type_name in _OPERATION_TYPES:
             assert subscription_id is not None
             await self._authorize_operation(service, route, request, caller, subscription_id)
@@ -226,13 +231,12 @@ def _scope(route: Route, request: ArmRequest) -> str:
     """What an action applies to: the resource itself, or the parent a list is taken from."""
     if route.type_name == "providers":
         return f"/subscriptions/{request.params['subscriptionid']}"
-    path = request.path.rstrip("/")
-    if not _is_collection(route):
-        return path
-    parts = path.split("/")[:-1]
-    if len(parts) >= 2 and parts[-2].lower() == "providers":
-        parts = parts[:-2]
-    return "/".join(parts)
+    parts = [part for part in request.path.split("/") if part]
+    if _is_collection(route):
+        parts = parts[:-1]
+        if len(parts) >= 2 and parts[-2].lower() == "providers":
+            parts = parts[:-2]
+    return "/" + "/".join(parts)
 
 
 def _denied(caller: Caller, action: str, scope: str) -> errors.ArmError:
