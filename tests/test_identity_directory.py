@@ -71,6 +71,7 @@ _PRINCIPAL = f'[[principals]]\nclient_id = "{CLIENT}"\nsecret = "s"\n'
         ),
         (_TENANT + "[tokens]\nlifetime_seconds = 5\n", "tokens.lifetime_seconds"),
         (_TENANT + "[extras]\n", "unknown section 'extras'"),
+        (_TENANT + _PRINCIPAL + _PRINCIPAL, f"principals[1].client_id: {CLIENT} appears twice"),
     ],
 )
 def test_bad_files_are_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:

@@ -91,6 +91,8 @@ class RoleAssignment:
 
 @dataclass(frozen=True, slots=True)
 class Directory:
+    """Everything the issuer and the role checks know about who exists and who may do what."""
+
     tenants: tuple[Tenant, ...]
     principals: tuple[Principal, ...]
     subscriptions: tuple[Subscription, ...]
@@ -223,7 +225,18 @@ def _parse(data: dict[str, Any], path: Path) -> Directory:
     lifetime = tokens.get("lifetime_seconds", DEFAULT_LIFETIME_SECONDS)
     if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not 60 <= lifetime <= 86400:
         raise DirectoryError("tokens.lifetime_seconds: a whole number from 60 to 86400")
+    _unique("tenants", "id", [tenant.id for tenant in tenants])
+    _unique("principals", "client_id", [principal.client_id for principal in principals])
+    _unique("subscriptions", "id", [subscription.id for subscription in subscriptions])
     return Directory(tenants, tuple(principals), subscriptions, assignments, lifetime, path)
+
+
+def _unique(name: str, key: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        if value.lower() in seen:
+            raise DirectoryError(f"{name}[{i}].{key}: {value} appears twice")
+        seen.add(value.lower())
 
 
 def _assignment(entry: dict[str, Any], where: str, principals: list[Principal]) -> RoleAssignment:
