@@ -277,6 +277,10 @@ def _bad_tokens(world: World) -> dict[str, tuple[str, str]]:
             sign(claims(iss=f"https://sts.windows.net/{T1}/"), key, kid),
             "InvalidAuthenticationToken",
         ),
+        "header-injection": (
+            sign(claims(iss="https://evil.example/\r\nX-Injected: 1\u00e9"), key, kid),
+            "InvalidAuthenticationToken",
+        ),
         "unknown-tenant": (
             sign(claims(tid=str(uuid.uuid4())), key, kid),
             "InvalidAuthenticationToken",
@@ -299,6 +303,7 @@ def _bad_tokens(world: World) -> dict[str, tuple[str, str]]:
         "not-yet-valid",
         "wrong-audience",
         "wrong-issuer",
+        "header-injection",
         "unknown-tenant",
         "unsigned",
         "symmetric",
@@ -320,6 +325,9 @@ def test_bad_tokens_are_refused(world: World, case: str) -> None:
             "audiences 'https://management.core.windows.net/','https://management.core.windows"
             ".net','https://management.azure.com/','https://management.azure.com'."
         )
+    if case == "header-injection":
+        assert "X-Injected" not in response.headers
+        assert "\r\nX-Injected: 1\u00e9" in message  # the body keeps the claim as it came
     if case == "wrong-issuer":
         assert f"https://sts.windows.net/{T1}/" in message
 

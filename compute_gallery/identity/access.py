@@ -37,7 +37,11 @@ class Access:
     def challenge(self, description: str, tenant_id: str | None = None) -> dict[str, str]:
         """The ``WWW-Authenticate`` header of a 401: where to get a token, and why."""
         tenant = tenant_id or self.directory.tenants[0].id
-        escaped = description.replace('"', "'")
+        # The description may quote a token's claims: keep the header one line of ASCII.
+        escaped = "".join(
+            ch if " " <= ch <= "~" and ch != '"' else ("'" if ch == '"' else "?")
+            for ch in description
+        )
         return {
             "WWW-Authenticate": f'Bearer authorization_uri="{self.issuer.authority}/{tenant}", '
             f'error="invalid_token", error_description="{escaped}"'
