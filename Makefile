@@ -5,11 +5,16 @@ BIN := $(VENV)/bin
 
 .PHONY: setup serve test lint bench schema clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# Azurite, the Azure Storage emulator the tests and benchmarks read package sources from.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 serve: setup  ## run the service on the embedded SQLite store (HTTPS on 127.0.0.1:8443)
@@ -31,4 +36,4 @@ schema: setup  ## regenerate compute_gallery/schema/galleryrp.json from ../share
 	$(BIN)/python tools/derive_schema.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache build *.egg-info

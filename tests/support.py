@@ -19,6 +19,15 @@ from azure.core.credentials import AccessToken
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
 START_TIMEOUT = 30.0
 
+# A readable package and configuration for every version a test creates: blobs in the test
+# session's Azurite, with SAS tokens (set by the session fixture ``package_source``).
+# PACKAGE_URL_ROTATED is the package with another SAS, as a client rotating it would send.
+PACKAGE = b"#!/bin/sh\necho installed\n"
+CONFIG = b'{"level": "info"}\n'
+PACKAGE_URL = ""
+PACKAGE_URL_ROTATED = ""
+CONFIG_URL = ""
+
 
 class FakeCredential:
     """A credential for the SDKs: the service accepts any well-formed bearer token."""
@@ -52,6 +61,9 @@ class ServiceProcess:
             str(self.data_dir),
             "--log-level",
             "warning",
+            # Tests read sources from this machine only: a stray URL is never looked up.
+            "--source-host",
+            "127.0.0.1",
             *self.args,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -272,9 +284,13 @@ class Arm:
 
 
 def version_body(location: str = "eastus2", **profile: Any) -> dict[str, Any]:
-    """A minimal valid application-version body, with ``profile`` merged into the profile."""
+    """A minimal valid application-version body, with ``profile`` merged into the profile.
+
+    Its package is the session's readable blob, so that the version replicates and succeeds.
+    """
+    assert PACKAGE_URL, "the package_source fixture has not run"
     publishing: dict[str, Any] = {
-        "source": {"mediaLink": "https://account.blob.core.windows.net/apps/app.zip?sv=1&sig=x"},
+        "source": {"mediaLink": PACKAGE_URL},
         "manageActions": {"install": "bash install.sh", "remove": "bash remove.sh"},
     }
     publishing.update(profile)
