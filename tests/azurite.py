@@ -108,6 +108,17 @@ class Azurite:
             container_client.upload_blob(name, data, overwrite=True, max_concurrency=4)
         return f"{self.endpoint}/{container}/{name}"
 
+    def append(self, container: str, name: str, data: bytes) -> None:
+        """Store an append blob, a type Compute does not accept as a source."""
+        with self.client() as client:
+            blob = client.get_blob_client(container, name)
+            blob.create_append_blob()
+            blob.append_block(data)
+
+    def delete(self, container: str, name: str) -> None:
+        with self.client() as client:
+            client.get_blob_client(container, name).delete_blob()
+
     def sas_url(self, container: str, name: str, *, hours: float = 24, read: bool = True) -> str:
         """The blob's URL with a service SAS, signed by ``azure-storage-blob``."""
         token = generate_blob_sas(

@@ -42,6 +42,8 @@ class ServiceProcess:
 
     data_dir: Path
     args: list[str] = field(default_factory=list)
+    # Environment variables the process gets besides the test run's own.
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     endpoint: str = ""
     ca_cert: str | None = None
@@ -66,7 +68,7 @@ class ServiceProcess:
             "127.0.0.1",
             *self.args,
         ]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )

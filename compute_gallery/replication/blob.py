@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import io
 import threading
 from concurrent.futures import Executor
 from pathlib import Path
@@ -137,7 +138,10 @@ class BlobArtifactStore:
                 await asyncio.sleep(throttle.delay(len(chunk)))
                 # Block ids must all have one length within a blob.
                 block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
-                await blob.stage_block(block_id, chunk, validate_content=True)
+                # A stream, not bytes: aiohttp would otherwise copy a large body on the loop.
+                await blob.stage_block(
+                    block_id, io.BytesIO(chunk), length=len(chunk), validate_content=True
+                )
                 blocks.append(block_id)
                 progress(len(chunk))
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from .artifacts import Canceled, IntegrityError, Location, Progress
 from .throttle import Throttle
+from .waiting import settle
 
 T = TypeVar("T")
 
@@ -134,13 +135,8 @@ class DirectoryArtifactStore:
         # The thread must finish (and remove its temporary file) before a cancellation of
         # the awaiting task goes on: it sees ``cancel`` at its next chunk.
         future = asyncio.get_running_loop().run_in_executor(self._executor, copy)
-        try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            cancel.set()
-            await asyncio.wait([future])
-            future.exception()  # retrieved, so that asyncio does not report it as lost
-            raise
+        await settle(future, on_cancel=cancel.set)
+        future.result()
 
     async def delete(self, location: Location, name: str) -> None:
         def remove() -> None:

@@ -18,10 +18,9 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..operations.runner import current, fail, preempt, succeed
 from ..storage import Operation, Record, Transaction
@@ -29,11 +28,11 @@ from . import layout, sizes
 from .artifacts import Canceled, Location
 from .replicas import reference
 from .sources import SourceError, identity, redact
+from .waiting import settle
 
 if TYPE_CHECKING:
     from .replicator import Replicator
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
@@ -113,7 +112,6 @@ class Run:
         self.cancel = threading.Event()
         self.superseded = False
         self.started = time.monotonic()
-        self.final_state: dict[str, Any] = {}
         self._changes = 0
         self._flush_lock = asyncio.Lock()
 
@@ -138,8 +136,13 @@ class Run:
             finally:
                 reporter.cancel()
                 await asyncio.gather(reporter, return_exceptions=True)
-            if not self.superseded and await self._finish(error):
-                await self._reconcile()
+            # The replicas the version keeps are stored before any other of its markers go,
+            # and the operation ends only once they went.
+            await self._flush()
+            if self.superseded:
+                return
+            await self._reconcile()
+            await self._finish(error)
         finally:
             self.cancel.set()
             await self._discard_staging()
@@ -238,7 +241,7 @@ class Run:
                 redact(content.url),
                 sizes.describe(source.size) if source.size is not None else "size not given",
             )
-            file = await self._thread(path.open, "wb")
+            staging = _Staging(path)
             writing: asyncio.Future[None] | None = None
             try:
                 async for chunk in source.chunks:
@@ -249,16 +252,17 @@ class Run:
                         await writing
                     # Hash and write on a thread while the next chunk arrives.
                     writing = loop.run_in_executor(
-                        replicator.executor, _absorb, file, hasher, chunk
+                        replicator.executor, staging.absorb, hasher, chunk
                     )
                     content.fetched += len(chunk)
                     self._changed()
                 if writing is not None:
                     await writing
             finally:
+                # No thread may touch the file once this run removes it.
                 if writing is not None:
-                    await _settled(writing)
-                await self._thread(file.close)
+                    await settle(writing)
+                await settle(loop.run_in_executor(replicator.executor, staging.close))
         content.digest, content.size = hasher.hexdigest(), content.fetched
         content.fetched_now = True
         log.info(
@@ -442,12 +446,11 @@ class Run:
             log.info("replicated %s to every region in %.1f s", self.version_id, elapsed)
         elif finished and error is not None:
             log.warning("replication of %s failed: %s", self.version_id, error["message"])
-        self.final_state = state
         return finished
 
     async def _reconcile(self) -> None:
         """Remove the version's markers its recorded replicas do not use."""
-        keep = layout.wanted({layout.STATE: self.final_state})
+        keep = layout.wanted({layout.STATE: self.state(final=True)})
         references = {reference(self.key, role): role for role in layout.ROLES}
         replicas = self.replicator.replicas
         for marker in await replicas.markers_of(set(references)):
@@ -470,20 +473,19 @@ def _identity(url: str) -> str:
     return value
 
 
-def _absorb(file: BinaryIO, hasher: Any, chunk: bytes) -> None:
-    hasher.update(chunk)
-    file.write(chunk)
+class _Staging:
+    """A staging file, opened by its first write; used only on replication threads."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO | None = None
 
-async def _settled(future: Awaitable[T]) -> None:
-    """Wait for a thread's work to end, even while being canceled; its error is not ours."""
-    task = asyncio.ensure_future(future)
-    while not task.done():
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError:
-            await asyncio.wait([task])
-            task.exception()
-            raise
-    if not task.cancelled():
-        task.exception()
+    def absorb(self, hasher: Any, chunk: bytes) -> None:
+        if self._file is None:
+            self._file = self.path.open("wb")
+        hasher.update(chunk)
+        self._file.write(chunk)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()

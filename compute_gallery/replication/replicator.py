@@ -30,6 +30,7 @@ from .job import Run
 from .replicas import Marker, Replicas, reference
 from .sources import Sources
 from .throttle import Throttle
+from .waiting import settle
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class Replicator:
         for _, task, _ in stopped:
             task.cancel()
         for _, task, op_id in stopped:
-            await _wait_out(task)
+            await settle(task)
             await self.store.write(partial(preempt, operation_id=op_id))
         await self.collect()
 
@@ -131,7 +132,7 @@ class Replicator:
         try:
             if previous is not None and not previous[0].done():
                 previous[0].cancel()
-                await _wait_out(previous[0])
+                await settle(previous[0])
             yield
         finally:
             if self._running.get(key, (None, ""))[0] is task:
@@ -161,15 +162,3 @@ def _orphaned(tx: Transaction, op: Operation) -> None:
     """A job whose version is gone ends its operation; one that was replaced changes nothing."""
     if current(tx, op.id) is not None and tx.get(op.resource_key) is None:
         preempt(tx, op.id)
-
-
-async def _wait_out(task: asyncio.Task[None]) -> None:
-    """Wait until ``task`` has ended, even if the waiter is canceled meanwhile."""
-    canceled = False
-    while not task.done():
-        try:
-            await asyncio.wait([task])
-        except asyncio.CancelledError:
-            canceled = True
-    if canceled:
-        raise asyncio.CancelledError
