@@ -1,4 +1,7 @@
-"""A real Azurite blob service (the npm package ``make setup`` installs) on a free port."""
+"""A real Azurite blob service (the npm package ``make setup`` installs) on a free port.
+
+The tests keep its data in memory; the replication benchmark gives it a directory.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ _LISTENING = re.compile(r"listens on (http://[\d.]+:(\d+))")
 
 @dataclass
 class Azurite:
-    """One ``azurite-blob`` process, its data in memory, on a port it picked."""
+    """One ``azurite-blob`` process on a port it picked."""
 
+    # Where Azurite keeps blobs; None: in memory.
+    location: Path | None = None
     process: subprocess.Popen[str] | None = None
     endpoint: str = ""
     output: list[str] = field(default_factory=list)
@@ -33,6 +38,10 @@ class Azurite:
     def start(self) -> Azurite:
         if not EXECUTABLE.exists():
             raise RuntimeError(f"{EXECUTABLE} is missing: run `make setup` to install Azurite")
+        if self.location is None:
+            storage = ["--inMemoryPersistence", "--extentMemoryLimit", "1024"]
+        else:
+            storage = ["--location", str(self.location)]
         self.process = subprocess.Popen(
             [
                 str(EXECUTABLE),
@@ -40,9 +49,7 @@ class Azurite:
                 "127.0.0.1",
                 "--blobPort",
                 "0",
-                "--inMemoryPersistence",
-                "--extentMemoryLimit",
-                "1024",
+                *storage,
                 "--skipApiVersionCheck",
                 "--loose",
                 "--disableTelemetry",

@@ -25,6 +25,9 @@ class Resource:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; Nagle's algorithm would hold the body back
+    # until the client's delayed acknowledgement, 40 ms later.
+    disable_nagle_algorithm = True
     resources: dict[str, Resource]
 
     def do_GET(self) -> None:

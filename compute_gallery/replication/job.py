@@ -133,6 +133,14 @@ class Run:
                 if not self.superseded:
                     raise
                 return
+            except Exception:
+                # A fault of the service itself: the regions show it, and the runner ends the
+                # operation with its internal error.
+                for region in self._pending():
+                    region.state = "Failed"
+                    region.details = "The replication failed with an internal error."
+                await self._flush(final=True)
+                raise
             finally:
                 reporter.cancel()
                 await asyncio.gather(reporter, return_exceptions=True)
@@ -387,9 +395,9 @@ class Run:
                     ", ".join(f"{r.name} {self._progress(r)}%" for r in self._pending()),
                 )
 
-    async def _flush(self) -> None:
+    async def _flush(self, final: bool = False) -> None:
         """Store the current state, if the operation is still the version's current one."""
-        state = self.state()
+        state = self.state(final)
 
         def write(tx: Transaction) -> bool:
             record = self._own_record(tx)

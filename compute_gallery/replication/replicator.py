@@ -81,7 +81,10 @@ class Replicator:
     async def stop(self) -> None:
         await self.sources.close()
         await self.artifacts.close()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        if self._in_memory:
+            # What an in-memory service replicated goes with it.
+            shutil.rmtree(self.staging.parent, ignore_errors=True)
 
     def _clear_staging(self) -> None:
         if self._in_memory:
