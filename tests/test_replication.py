@@ -111,6 +111,10 @@ def test_create_version_puts_each_replica_in_each_region(
         "westeurope": ["premium_lrs-1", "standard_lrs-1", "standard_lrs-2"],
     }
     assert len(markers(service.data_dir, content)) == 6
+    # The replication state the service keeps in the record never shows.
+    listed = arm.get(path.rsplit("/", 1)[0]).json()["value"]
+    assert "_replication" not in arm.get(path).json()["properties"]
+    assert all("_replication" not in version["properties"] for version in listed)
 
 
 def test_create_version_with_default_configuration_replicates_both(

@@ -120,7 +120,7 @@ class Run:
     async def execute(self) -> None:
         pending = [region for region in self.regions if region.state != "Completed"]
         log.info(
-            "replicating %s to %d of its %d regions",
+            "replicating %s: %d of its %d regions need work",
             self.version_id,
             len(pending),
             len(self.regions),

@@ -77,13 +77,20 @@ def state_of(properties: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
+def _same_sources(profile: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether the recorded content came from the sources the profile names (SAS aside)."""
+    return all(
+        (state.get(role) or {}).get("source") == identity(url)
+        for role, url in links(profile).items()
+    )
+
+
 def settled(properties: dict[str, Any]) -> set[str]:
     """The regions whose replicas already match the profile: nothing to copy or remove."""
     profile = properties["publishingProfile"]
     state = state_of(properties)
-    for role, url in links(profile).items():
-        if (state.get(role) or {}).get("source") != identity(url):
-            return set()
+    if not _same_sources(profile, state):
+        return set()
     recorded: Layout = state.get("replicas") or {}
     return {region for region, sets in desired(profile).items() if recorded.get(region) == sets}
 
@@ -91,12 +98,19 @@ def settled(properties: dict[str, Any]) -> set[str]:
 def up_to_date(properties: dict[str, Any]) -> bool:
     """Whether the version's replicas are exactly what its profile asks for."""
     state = state_of(properties)
-    layout = desired(properties["publishingProfile"])
-    return (
-        (state.get("status") or {}).get("aggregatedState") == "Completed"
-        and set(state.get("replicas") or {}) == set(layout)
-        and settled(properties) == set(layout)
-    )
+    if (state.get("status") or {}).get("aggregatedState") != "Completed":
+        return False
+    profile = properties["publishingProfile"]
+    return _same_sources(profile, state) and state.get("replicas") == desired(profile)
+
+
+def idle(properties: dict[str, Any]) -> bool:
+    """Whether a version ``prepared`` has nothing for its operation to do.
+
+    ``prepared`` keeps a Completed status only for a version that is up to date, so this is
+    the cheap form of ``up_to_date`` for a state it made.
+    """
+    return (state_of(properties).get("status") or {}).get("aggregatedState") == "Completed"
 
 
 def prepared(properties: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:

@@ -72,11 +72,16 @@ class Replicator:
         """Open the artifact store and clear what earlier runs left; before jobs resume."""
         await asyncio.get_running_loop().run_in_executor(self.executor, self._clear_staging)
         await self.artifacts.open()
-        partial = await self.artifacts.discard_partial()
-        if partial:
-            log.info("removed %d partial replicas left by an interrupted run", partial)
-        await self.collect()
         log.info("replicas in %s", self.artifacts.description)
+        try:
+            partial = await self.artifacts.discard_partial()
+            if partial:
+                log.info("removed %d partial replicas left by an interrupted run", partial)
+            await self.collect()
+        except Exception:
+            # An unreachable blob account must not keep the API down: replications will
+            # report it, and the next start cleans up.
+            log.exception("could not clean up the artifact store (%s)", self.artifacts.description)
 
     async def stop(self) -> None:
         await self.sources.close()

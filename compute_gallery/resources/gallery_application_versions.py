@@ -200,9 +200,7 @@ class GalleryApplicationVersions(ComputeResource):
 
     def provisions_at_once(self, service: Service, resource: dict[str, Any]) -> bool:
         """Only a version whose replicas already match its profile has nothing to do."""
-        return layout.up_to_date(resource["properties"]) and super().provisions_at_once(
-            service, resource
-        )
+        return layout.idle(resource["properties"]) and super().provisions_at_once(service, resource)
 
     async def provision(self, service: Service, op: Operation) -> None:
         await service.replication.replicate(op)
