@@ -23,6 +23,7 @@ from .replicas import (
     markers,
     package,
     replication_status,
+    root,
     wait_for_status,
 )
 from .support import (
@@ -292,6 +293,44 @@ def test_failed_version_is_fixed_by_a_new_put(
     assert provisioning_state(arm, path) == "Succeeded"
     assert replication_status(arm, path)["aggregatedState"] == "Completed"
     assert holding(service.data_dir, content) == {"eastus2": ["standard_zrs-1"]}
+
+
+def test_region_whose_store_fails_fails_alone_and_a_new_put_fixes_it(
+    arm: Arm, service: ServiceProcess, blob: Upload
+) -> None:
+    content = package(20_000)
+    url = blob(content)
+    path = new_version(arm)
+    # A file where the region's directory belongs: its replicas cannot be written.
+    blocker = root(service.data_dir) / "japaneast"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_bytes(b"in the way")
+    regions = [{"name": "eastus2"}, {"name": "japaneast"}]
+    try:
+        status = arm.wait(create(arm, path, url, targetRegions=regions))
+    finally:
+        blocker.unlink()
+
+    assert status["status"] == "Failed"
+    assert status["error"]["code"] == "ReplicationJobsNotCompleted"
+    assert status["error"]["message"].startswith(
+        "Replication job not completed in region: 'Japan East', reason: "
+    )
+    summary = replication_status(arm, path)["summary"]
+    assert [(r["region"], r["state"]) for r in summary] == [
+        ("East US 2", "Completed"),
+        ("Japan East", "Failed"),
+    ]
+    assert "Not a directory" in summary[1]["details"]
+    assert holding(service.data_dir, content) == {"eastus2": ["standard_zrs-1"]}
+
+    fixed = create(arm, path, url, targetRegions=regions)
+
+    assert arm.wait(fixed)["status"] == "Succeeded"
+    assert holding(service.data_dir, content) == {
+        "eastus2": ["standard_zrs-1"],
+        "japaneast": ["standard_zrs-1"],
+    }
 
 
 # -- updates ---------------------------------------------------------------------------------

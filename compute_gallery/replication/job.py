@@ -196,9 +196,7 @@ class Run:
         outcomes = await asyncio.gather(
             *(self._copy_region(region) for region in self._pending()), return_exceptions=True
         )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        _raise_first(outcomes)
         failed = [region for region in self.regions if region.state == "Failed"]
         if failed:
             return {
@@ -216,12 +214,22 @@ class Run:
         assert content.digest is not None
         ref = reference(self.key, content.role)
         for region in regions:
-            for location in region.locations:
-                present = await self.replicator.replicas.attach(
-                    location, content.digest, ref, self.key
-                )
-                if not present and (location, content.role) not in region.missing:
-                    region.missing.append((location, content.role))
+            try:
+                for location in region.locations:
+                    present = await self.replicator.replicas.attach(
+                        location, content.digest, ref, self.key
+                    )
+                    if not present and (location, content.role) not in region.missing:
+                        region.missing.append((location, content.role))
+            except Exception as error:
+                self._region_failed(region, error)
+
+    def _region_failed(self, region: _Region, error: Exception) -> None:
+        """A region whose artifact store failed; the other regions go on."""
+        reason = str(error) or type(error).__name__
+        log.warning("replication of %s to %s failed: %s", self.version_id, region.name, reason)
+        region.state, region.details = "Failed", reason
+        self._changed()
 
     def _source_failed(self, content: _Content, error: SourceError) -> dict[str, str]:
         for region in self._pending():
@@ -308,16 +316,19 @@ class Run:
                 )
 
         try:
-            await asyncio.gather(*(copy(location, role) for location, role in region.missing))
+            # Every copy ends before the region does: none may outlive the run that wants it.
+            outcomes = await asyncio.gather(
+                *(copy(location, role) for location, role in region.missing),
+                return_exceptions=True,
+            )
+            _raise_first(outcomes)
             wait = self.started + replicator.settings.region_seconds - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
         except (Canceled, asyncio.CancelledError):
             raise
         except Exception as error:
-            reason = str(error) or type(error).__name__
-            log.warning("replication of %s to %s failed: %s", self.version_id, region.name, reason)
-            region.state, region.details = "Failed", reason
+            self._region_failed(region, error)
         else:
             region.state = "Completed"
             self.recorded[region.key] = region.sets
@@ -479,6 +490,16 @@ def _identity(url: str) -> str:
     value = identity(url)
     assert value is not None
     return value
+
+
+def _raise_first(outcomes: list[Any]) -> None:
+    """Raise a cancellation among gathered outcomes first, else the first error, if any."""
+    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    for error in errors:
+        if isinstance(error, Canceled | asyncio.CancelledError):
+            raise error
+    if errors:
+        raise errors[0]
 
 
 class _Staging:
