@@ -21,6 +21,8 @@ from compute_gallery.replication.artifacts import (
     Canceled,
     IntegrityError,
     Location,
+    Progress,
+    Transfer,
     content_name,
 )
 from compute_gallery.replication.blob import BlobArtifactStore
@@ -106,20 +108,23 @@ def source_file(tmp_path: Path, size: int) -> tuple[Path, bytes, str]:
     return path, data, hashlib.sha256(data).hexdigest()
 
 
+def transfer(
+    path: Path,
+    size: int,
+    digest: str,
+    progress: Progress = lambda _: None,
+    cancel: threading.Event | None = None,
+) -> Transfer:
+    return Transfer(path, size, digest, progress, cancel or threading.Event(), UNLIMITED)
+
+
 def test_copy_verified_becomes_visible_whole(backend: Backend, tmp_path: Path) -> None:
     path, data, digest = source_file(tmp_path, 5 * 1024 * 1024 + 3)
     moved: list[int] = []
 
     async def body(store: ArtifactStore) -> tuple[bool, bytes, list[Location], list[str]]:
         await store.copy(
-            HERE,
-            content_name(digest),
-            path,
-            len(data),
-            digest,
-            moved.append,
-            threading.Event(),
-            UNLIMITED,
+            HERE, content_name(digest), transfer(path, len(data), digest, moved.append)
         )
         return (
             await store.exists(HERE, content_name(digest)),
@@ -148,14 +153,7 @@ def test_copy_that_does_not_verify_leaves_nothing(
     async def body(store: ArtifactStore) -> bool:
         with pytest.raises(IntegrityError):
             await store.copy(
-                HERE,
-                content_name(claimed_digest),
-                path,
-                claimed_size,
-                claimed_digest,
-                lambda _: None,
-                threading.Event(),
-                UNLIMITED,
+                HERE, content_name(claimed_digest), transfer(path, claimed_size, claimed_digest)
             )
         return await store.exists(HERE, content_name(claimed_digest))
 
@@ -173,7 +171,7 @@ def test_copy_canceled_leaves_nothing(backend: Backend, tmp_path: Path) -> None:
     async def body(store: ArtifactStore) -> bool:
         with pytest.raises(Canceled):
             await store.copy(
-                HERE, content_name(digest), path, len(data), digest, progress, cancel, UNLIMITED
+                HERE, content_name(digest), transfer(path, len(data), digest, progress, cancel)
             )
         return await store.exists(HERE, content_name(digest))
 
@@ -216,9 +214,7 @@ def test_replicas_keep_shared_content_until_its_last_user_detaches(
     async def body(store: ArtifactStore) -> list[bool]:
         replicas = Replicas(store)
         seen = [await replicas.attach(HERE, digest, "a.package", "/versions/a")]
-        await replicas.fill(
-            HERE, digest, path, len(data), lambda _: None, threading.Event(), UNLIMITED
-        )
+        await replicas.fill(HERE, transfer(path, len(data), digest))
         seen.append(await replicas.attach(HERE, digest, "b.package", "/versions/b"))
         seen.append(await replicas.detach(HERE, digest, "a.package"))
         seen.append(await store.exists(HERE, content_name(digest)))
@@ -240,9 +236,7 @@ def test_collect_removes_unwanted_markers_and_content_only_they_kept(
         replicas = Replicas(store)
         for location in (HERE, THERE):
             await replicas.attach(location, digest, "kept.package", "/versions/kept")
-            await replicas.fill(
-                location, digest, path, len(data), lambda _: None, threading.Event(), UNLIMITED
-            )
+            await replicas.fill(location, transfer(path, len(data), digest))
         await replicas.attach(THERE, digest, "gone.package", "/versions/gone")
         # Content whose markers went before it could: what a crash between the two leaves.
         await store.put(HERE, content_name(orphan), b"nobody uses this")

@@ -63,6 +63,11 @@ def create(arm: Arm, path: str, url: str, **profile: Any) -> requests.Response:
     return response
 
 
+def shown(url: str) -> str:
+    """``url`` as messages show it: its SAS signature redacted."""
+    return url.split("sig=")[0] + "sig=REDACTED"
+
+
 def provisioning_state(arm: Arm, path: str) -> str:
     return str(arm.get(path).json()["properties"]["provisioningState"])
 
@@ -210,8 +215,9 @@ def test_create_version_of_missing_blob_fails(arm: Arm, azurite: Azurite) -> Non
 
     response = create(arm, path, url)
 
-    shown = url.split("sig=")[0] + "sig=REDACTED"
-    assert_failed(arm, path, response, f"The blob referenced by source uri {shown} does not exist.")
+    assert_failed(
+        arm, path, response, f"The blob referenced by source uri {shown(url)} does not exist."
+    )
 
 
 @pytest.mark.parametrize("spoil", ["signature", "expired"])
@@ -228,8 +234,7 @@ def test_create_version_with_unusable_sas_fails(
 
     response = create(arm, path, url)
 
-    shown = url.split("sig=")[0] + "sig=REDACTED"
-    assert_failed(arm, path, response, f"The SAS is not valid for source uri {shown}.")
+    assert_failed(arm, path, response, f"The SAS is not valid for source uri {shown(url)}.")
 
 
 def test_create_version_of_empty_blob_fails(arm: Arm, azurite: Azurite) -> None:
@@ -240,8 +245,7 @@ def test_create_version_of_empty_blob_fails(arm: Arm, azurite: Azurite) -> None:
 
     response = create(arm, path, url)
 
-    shown = url.split("sig=")[0] + "sig=REDACTED"
-    assert_failed(arm, path, response, f"The blob referenced by source uri {shown} is empty.")
+    assert_failed(arm, path, response, f"The blob referenced by source uri {shown(url)} is empty.")
 
 
 def test_create_version_of_append_blob_fails(arm: Arm, azurite: Azurite) -> None:
@@ -480,12 +484,11 @@ def test_create_version_over_the_size_limits_fails(strict: Arm, blob: Upload) ->
 
     response = create(strict, path, url)
 
-    shown = url.split("sig=")[0] + "sig=REDACTED"
     assert_failed(
         strict,
         path,
         response,
-        f"The blob referenced by source uri {shown} is too large: size = 65537. The maximum "
+        f"The blob referenced by source uri {shown(url)} is too large: size = 65537. The maximum "
         "blob size allowed is '64 KB'.",
     )
 

@@ -54,6 +54,20 @@ _STORAGE_TYPES = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One copy of a staging file into a location: what it must hold, and how it runs."""
+
+    source: Path
+    size: int
+    digest: str
+    # Called with each count of bytes written.
+    progress: Progress
+    # Set when the copy is no longer wanted; the copy stops at its next chunk.
+    cancel: threading.Event
+    throttle: Throttle
+
+
 class IntegrityError(Exception):
     """A copy whose size or sha256 differs from its source's: it was not made visible."""
 
@@ -93,21 +107,11 @@ class ArtifactStore(Protocol):
     async def put(self, location: Location, name: str, data: bytes) -> None:
         """Write a small blob (a marker) at once."""
 
-    async def copy(
-        self,
-        location: Location,
-        name: str,
-        source: Path,
-        size: int,
-        digest: str,
-        progress: Progress,
-        cancel: threading.Event,
-        throttle: Throttle,
-    ) -> None:
-        """Copy the file ``source`` to ``name``; visible only once size and sha256 match.
+    async def copy(self, location: Location, name: str, transfer: Transfer) -> None:
+        """Copy the transfer's source to ``name``; visible only once size and sha256 match.
 
-        Raises IntegrityError when they do not, Canceled once ``cancel`` is set; either way
-        nothing new is visible.
+        Raises IntegrityError when they do not, Canceled once the transfer is canceled; either
+        way nothing new is visible.
         """
 
     async def delete(self, location: Location, name: str) -> None:

@@ -13,13 +13,10 @@ import base64
 import contextlib
 import hashlib
 import io
-import threading
 from concurrent.futures import Executor
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from .artifacts import Canceled, IntegrityError, Location, Progress
-from .throttle import Throttle
+from .artifacts import Canceled, IntegrityError, Location, Transfer
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import BlobClient, BlobServiceClient, ContainerClient
@@ -111,31 +108,22 @@ class BlobArtifactStore:
         await self._ensure_container(location.region)
         await self._blob(location, name).upload_blob(data, overwrite=True)
 
-    async def copy(
-        self,
-        location: Location,
-        name: str,
-        source: Path,
-        size: int,
-        digest: str,
-        progress: Progress,
-        cancel: threading.Event,
-        throttle: Throttle,
-    ) -> None:
+    async def copy(self, location: Location, name: str, transfer: Transfer) -> None:
         from azure.storage.blob import BlobBlock
 
+        size, digest = transfer.size, transfer.digest
         await self._ensure_container(location.region)
         blob = self._blob(location, name)
         loop = asyncio.get_running_loop()
         hasher = hashlib.sha256()
         blocks: list[str] = []
         committed = False
-        reader = await loop.run_in_executor(self._executor, source.open, "rb")
+        reader = await loop.run_in_executor(self._executor, transfer.source.open, "rb")
         try:
             while chunk := await loop.run_in_executor(self._executor, _read, reader, hasher):
-                if cancel.is_set():
+                if transfer.cancel.is_set():
                     raise Canceled(f"the copy to {location} was canceled")
-                await asyncio.sleep(throttle.delay(len(chunk)))
+                await asyncio.sleep(transfer.throttle.delay(len(chunk)))
                 # Block ids must all have one length within a blob.
                 block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
                 # A stream, not bytes: aiohttp would otherwise copy a large body on the loop.
@@ -143,7 +131,7 @@ class BlobArtifactStore:
                     block_id, io.BytesIO(chunk), length=len(chunk), validate_content=True
                 )
                 blocks.append(block_id)
-                progress(len(chunk))
+                transfer.progress(len(chunk))
 
             _, staged = await blob.get_block_list("uncommitted")
             staged_sizes = {block.id: block.size for block in staged}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,8 +17,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import TypeVar
 
-from .artifacts import Canceled, IntegrityError, Location, Progress
-from .throttle import Throttle
+from .artifacts import Canceled, IntegrityError, Location, Transfer
 from .waiting import settle
 
 T = TypeVar("T")
@@ -97,29 +95,21 @@ class DirectoryArtifactStore:
 
         await self._run(write)
 
-    async def copy(
-        self,
-        location: Location,
-        name: str,
-        source: Path,
-        size: int,
-        digest: str,
-        progress: Progress,
-        cancel: threading.Event,
-        throttle: Throttle,
-    ) -> None:
+    async def copy(self, location: Location, name: str, transfer: Transfer) -> None:
+        size, digest, cancel = transfer.size, transfer.digest, transfer.cancel
+
         def copy() -> None:
             temp = self._partial(location)
             try:
                 hasher = hashlib.sha256()
-                with source.open("rb") as reader, temp.open("xb") as writer:
+                with transfer.source.open("rb") as reader, temp.open("xb") as writer:
                     while chunk := reader.read(CHUNK):
                         if cancel.is_set():
                             raise Canceled(f"the copy to {location} was canceled")
-                        time.sleep(throttle.delay(len(chunk)))
+                        time.sleep(transfer.throttle.delay(len(chunk)))
                         hasher.update(chunk)
                         writer.write(chunk)
-                        progress(len(chunk))
+                        transfer.progress(len(chunk))
                     writer.flush()
                     os.fsync(writer.fileno())
                     written = os.fstat(writer.fileno()).st_size

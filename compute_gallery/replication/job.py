@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from ..operations.runner import current, fail, preempt, succeed
 from ..storage import Operation, Record, Transaction
 from . import layout, sizes
-from .artifacts import Canceled, Location
+from .artifacts import Canceled, Location, Transfer
 from .replicas import reference
 from .sources import SourceError, identity, redact
 from .waiting import settle
@@ -304,16 +304,16 @@ class Run:
             assert content.digest is not None and content.size is not None
             if content.staging is None:
                 raise RuntimeError(f"the {role} was not fetched but {location} lacks it")
+            transfer = Transfer(
+                content.staging,
+                content.size,
+                content.digest,
+                moved,
+                self.cancel,
+                replicator.throttle,
+            )
             async with replicator.slots:
-                await replicator.replicas.fill(
-                    location,
-                    content.digest,
-                    content.staging,
-                    content.size,
-                    moved,
-                    self.cancel,
-                    replicator.throttle,
-                )
+                await replicator.replicas.fill(location, transfer)
 
         try:
             # Every copy ends before the region does: none may outlive the run that wants it.

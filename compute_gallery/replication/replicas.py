@@ -12,14 +12,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from .artifacts import ArtifactStore, Location, Progress, content_name, marker_name
-from .throttle import Throttle
+from .artifacts import ArtifactStore, Location, Transfer, content_name, marker_name
 
 log = logging.getLogger(__name__)
 
@@ -78,28 +75,18 @@ class Replicas:
             await self.store.put(location, marker_name(digest, ref), owner.encode())
             return await self.store.exists(location, content_name(digest))
 
-    async def fill(
-        self,
-        location: Location,
-        digest: str,
-        source: Path,
-        size: int,
-        progress: Progress,
-        cancel: threading.Event,
-        throttle: Throttle,
-    ) -> None:
-        """Copy ``source`` into ``location`` as ``digest``, unless it got there meanwhile.
+    async def fill(self, location: Location, transfer: Transfer) -> None:
+        """Copy the transfer's content into ``location``, unless it got there meanwhile.
 
         Call after ``attach``: the marker keeps the content from being collected. Two versions
         that need the same content in the same location copy it once.
         """
-        async with self._copies.hold((location, digest)):
-            if await self.store.exists(location, content_name(digest)):
-                progress(size)
+        name = content_name(transfer.digest)
+        async with self._copies.hold((location, transfer.digest)):
+            if await self.store.exists(location, name):
+                transfer.progress(transfer.size)
                 return
-            await self.store.copy(
-                location, content_name(digest), source, size, digest, progress, cancel, throttle
-            )
+            await self.store.copy(location, name, transfer)
 
     async def detach(self, location: Location, digest: str, ref: str) -> bool:
         """Remove ``ref``'s marker; the content too once no marker is left. Whether it went."""
