@@ -221,3 +221,20 @@ def test_read_unusable_file_url_fails(tmp_path: Path, name: str, expected: str) 
     message = failure((tmp_path / name).as_uri(), allow_file_sources=True)
 
     assert expected in message
+
+
+def test_read_follows_redirects_but_only_to_allowed_hosts() -> None:
+    body = os.urandom(5000)
+    with serving({"/app.zip": Resource(body)}) as base:
+        moved = {"/old.zip": Resource(b"", status=302, headers={"Location": f"{base}/app.zip"})}
+        away = {
+            "/old.zip": Resource(b"", status=307, headers={"Location": "http://blob.invalid/x"})
+        }
+        with serving(moved) as first, serving(away) as second:
+            _, chunks = read(f"{first}/old.zip", source_hosts=frozenset({"127.0.0.1"}))
+            message = failure(f"{second}/old.zip", source_hosts=frozenset({"127.0.0.1"}))
+
+    assert b"".join(chunks) == body
+    assert message == unreachable(
+        f"{second}/old.zip", "the host 'blob.invalid' is not one this service may fetch from"
+    )

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from ..settings import ReplicationSettings
 from . import sizes
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 CHUNK = 1024 * 1024
+MAX_REDIRECTS = 10
+_REDIRECTS = {301, 302, 303, 307, 308}
 # Compute accepts page and block blobs; a plain HTTP server sends no blob type at all.
 _BLOB_TYPES = {"blockblob", "pageblob"}
 _SIGNATURE = re.compile(r"(?i)(^|&)(sig=)[^&]*")
@@ -110,12 +112,15 @@ class Sources:
             return
         if scheme not in ("http", "https"):
             raise _unreachable(url, f"the scheme '{scheme}' is not supported")
-        allowed = self._settings.source_hosts
-        host = (urlsplit(url).hostname or "").lower()
-        if allowed is not None and host not in allowed:
-            raise _unreachable(url, f"the host '{host}' is not one this service may fetch from")
         async with self._open_http(url, limit) as download:
             yield download
+
+    def _check_host(self, url: str, target: str) -> None:
+        """Refuse ``target`` (``url`` or where it redirects) on a host the operator excluded."""
+        allowed = self._settings.source_hosts
+        host = (urlsplit(target).hostname or "").lower()
+        if allowed is not None and host not in allowed:
+            raise _unreachable(url, f"the host '{host}' is not one this service may fetch from")
 
     # -- HTTP(S) -------------------------------------------------------------------------
 
@@ -143,10 +148,22 @@ class Sources:
         import aiohttp
 
         client = self._http_client()
-        try:
-            response = await client.get(url)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            raise self._http_failure(url, error) from None
+        target = url
+        # Redirects are followed here, not by aiohttp, so that each hop's host is checked
+        # before it is connected to.
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_host(url, target)
+            try:
+                response = await client.get(target, allow_redirects=False)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+                raise self._http_failure(url, error) from None
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECTS or location is None:
+                break
+            response.release()
+            target = urljoin(target, location)
+        else:
+            raise _unreachable(url, f"the server redirected more than {MAX_REDIRECTS} times")
         async with response:
             _check_response(url, response)
             size = response.content_length
