@@ -45,7 +45,7 @@ def open_artifacts(settings: Settings, executor: ThreadPoolExecutor) -> Artifact
 
 def replication_dir(settings: Settings) -> Path:
     """Where replicas and staging files live; an in-memory service uses a directory of its own,
-    emptied at every start, so that it never touches a persistent service's replicas."""
+    emptied at every start and stop, so that it never touches a persistent service's replicas."""
     return settings.data_dir / ("replication-in-memory" if settings.in_memory else "replication")
 
 
@@ -74,9 +74,9 @@ class Replicator:
         await self.artifacts.open()
         log.info("replicas in %s", self.artifacts.description)
         try:
-            partial = await self.artifacts.discard_partial()
-            if partial:
-                log.info("removed %d partial replicas left by an interrupted run", partial)
+            discarded = await self.artifacts.discard_partial()
+            if discarded:
+                log.info("removed %d partial replicas left by an interrupted run", discarded)
             await self.collect()
         except Exception:
             # An unreachable blob account must not keep the API down: replications will
