@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 LOG_SECONDS = 10.0
 PROFILE_PATH = "galleryApplicationVersion.properties.publishingProfile"
-_LINK_NAMES = {"package": "mediaLink", "config": "defaultConfigurationLink"}
 
 
 @dataclass
@@ -112,7 +111,9 @@ class Run:
         self.cancel = threading.Event()
         self.superseded = False
         self.started = time.monotonic()
+        # Changes made, and how many of them the stored state shows.
         self._changes = 0
+        self._written = -1
         self._flush_lock = asyncio.Lock()
 
     # -- the run -------------------------------------------------------------------------
@@ -234,10 +235,11 @@ class Run:
     def _source_failed(self, content: _Content, error: SourceError) -> dict[str, str]:
         for region in self._pending():
             region.state, region.details = "Failed", error.message
+        self._changed()
         return {
             "code": "InvalidParameter",
             "message": error.message,
-            "target": f"{PROFILE_PATH}.source.{_LINK_NAMES[content.role]}",
+            "target": f"{PROFILE_PATH}.source.{layout.LINKS[content.role]}",
         }
 
     async def _fetch(self, content: _Content) -> None:
@@ -332,6 +334,7 @@ class Run:
         else:
             region.state = "Completed"
             self.recorded[region.key] = region.sets
+            self._changed()
         await self._flush()
 
     # -- progress ------------------------------------------------------------------------
@@ -391,13 +394,13 @@ class Run:
         return state
 
     async def _report(self) -> None:
-        written = logged = 0
+        logged = 0
         last_log = time.monotonic()
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
-            if self._changes != written:
-                written = self._changes
-                await self._flush()
+            if self.replicator.settings.region_seconds > 0:
+                self._changed()  # progress advances with the time itself
+            await self._flush()
             if time.monotonic() - last_log >= LOG_SECONDS and self._changes != logged:
                 logged, last_log = self._changes, time.monotonic()
                 log.info(
@@ -407,8 +410,13 @@ class Run:
                 )
 
     async def _flush(self, final: bool = False) -> None:
-        """Store the current state, if the operation is still the version's current one."""
-        state = self.state(final)
+        """Store the current state, if the operation is still the version's current one.
+
+        A state already stored as it is now is not written again.
+        """
+        if self._changes == self._written and not final:
+            return
+        changes, state = self._changes, self.state(final)
 
         def write(tx: Transaction) -> bool:
             record = self._own_record(tx)
@@ -421,6 +429,7 @@ class Run:
         async with self._flush_lock:
             if not self.superseded and not await self.replicator.store.write(write):
                 self.supersede()
+            self._written = changes
 
     def supersede(self) -> None:
         self.superseded = True

@@ -21,7 +21,8 @@ from .sources import identity
 
 STATE = "_replication"
 ROLES = ("package", "config")
-_LINKS = {"package": "mediaLink", "config": "defaultConfigurationLink"}
+# The publishing profile's source link of each role.
+LINKS = {"package": "mediaLink", "config": "defaultConfigurationLink"}
 
 # Region (short name) -> storage account type -> replica count.
 Layout = dict[str, dict[str, int]]
@@ -69,7 +70,7 @@ def places(region: str, sets: dict[str, int]) -> list[Location]:
 def links(profile: dict[str, Any]) -> dict[str, str]:
     """The source URL of each role the version has: its package, and its configuration."""
     source = profile.get("source") or {}
-    return {role: source[link] for role, link in _LINKS.items() if source.get(link)}
+    return {role: source[link] for role, link in LINKS.items() if source.get(link)}
 
 
 def state_of(properties: dict[str, Any]) -> dict[str, Any]:

@@ -160,13 +160,13 @@ class GalleryApplicationVersions(ComputeResource):
                 )
         common.check_immutable(old, new, IMMUTABLE, self.root)
         before_types = {
-            _fold(r["name"]): r.get("storageAccountType")
+            layout.region_name(r["name"]): r.get("storageAccountType")
             for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
         }
         for index, target_region in enumerate(
             properties["publishingProfile"].get("targetRegions") or []
         ):
-            before = before_types.get(_fold(target_region["name"]))
+            before = before_types.get(layout.region_name(target_region["name"]))
             after = target_region.get("storageAccountType")
             if before is not None and after is not None and before != after:
                 target = f"{self.root}.{PROFILE}.targetRegions[{index}].storageAccountType"
@@ -181,11 +181,13 @@ class GalleryApplicationVersions(ComputeResource):
         safety = properties.get("safetyProfile") or {}
         if safety.get("allowDeletionOfReplicatedLocations"):
             return
-        kept = {_fold(r["name"]) for r in properties["publishingProfile"]["targetRegions"]}
+        kept = {
+            layout.region_name(r["name"]) for r in properties["publishingProfile"]["targetRegions"]
+        }
         removed = [
             r["name"]
             for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
-            if _fold(r["name"]) not in kept
+            if layout.region_name(r["name"]) not in kept
         ]
         if removed:
             raise errors.ArmError(
@@ -244,11 +246,6 @@ def replication_status(record: Record) -> dict[str, Any]:
             for r in properties["publishingProfile"].get("targetRegions") or []
         ],
     }
-
-
-def _fold(name: str) -> str:
-    region = locations.find(name)
-    return region.name if region else name.replace(" ", "").lower()
 
 
 def _default_storage(profile: dict[str, Any], api_version: str) -> None:
