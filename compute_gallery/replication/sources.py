@@ -108,7 +108,11 @@ class Sources:
         """Open ``url`` for one read of at most ``limit`` bytes; SourceError if it is unusable."""
         scheme = urlsplit(url).scheme.lower()
         if scheme == "file" and self._settings.allow_file_sources:
-            yield self._open_file(url, limit)
+            handle, download = self._open_file(url, limit)
+            try:
+                yield download
+            finally:
+                handle.close()
             return
         if scheme not in ("http", "https"):
             raise _unreachable(url, f"the scheme '{scheme}' is not supported")
@@ -222,7 +226,7 @@ class Sources:
 
     # -- file: ---------------------------------------------------------------------------
 
-    def _open_file(self, url: str, limit: int) -> Download:
+    def _open_file(self, url: str, limit: int) -> tuple[BinaryIO, Download]:
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             raise _unreachable(url, "a file url must name a local path")
@@ -244,19 +248,16 @@ class Sources:
         if size == 0:
             handle.close()
             raise _empty(url)
-        return Download(size, self._file_chunks(url, handle, limit))
+        return handle, Download(size, self._file_chunks(url, handle, limit))
 
     async def _file_chunks(self, url: str, handle: BinaryIO, limit: int) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         total = 0
-        try:
-            while chunk := await loop.run_in_executor(self._executor, handle.read, CHUNK):
-                total += len(chunk)
-                if total > limit:
-                    raise _too_large(url, f"more than {total - len(chunk)}", limit)
-                yield chunk
-        finally:
-            handle.close()
+        while chunk := await loop.run_in_executor(self._executor, handle.read, CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(url, f"more than {total - len(chunk)}", limit)
+            yield chunk
 
 
 def _check_response(url: str, response: aiohttp.ClientResponse) -> None:
