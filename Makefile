@@ -9,7 +9,7 @@ AZURE_CLI_VERSION := 2.91.0
 
 .PHONY: setup azure-cli serve test lint bench schema clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ azure-cli: $(AZURE_CLI_VENV)/.installed-$(AZURE_CLI_VERSION)
 $(AZURE_CLI_VENV)/.installed-$(AZURE_CLI_VERSION):
 	$(PYTHON) -m venv --clear $(AZURE_CLI_VENV)
 	$(AZURE_CLI_VENV)/bin/pip install --quiet --disable-pip-version-check 'azure-cli==$(AZURE_CLI_VERSION)'
+	touch $@
+
+# Azurite, the Azure Storage emulator the tests and benchmarks read package sources from.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 serve: setup  ## run the service on the embedded SQLite store (HTTPS on 127.0.0.1:8443)
@@ -38,9 +43,10 @@ test: lint azure-cli  ## the whole suite: lint, types, then every test against a
 
 bench: setup  ## the benchmarks in bench/, figures as ratios to a same-run baseline
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.replication
 
 schema: setup  ## regenerate compute_gallery/schema/galleryrp.json from ../shared/azure-spec
 	$(BIN)/python tools/derive_schema.py
 
 clean:
-	rm -rf $(VENV) $(AZURE_CLI_VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(AZURE_CLI_VENV) node_modules .mypy_cache .ruff_cache .pytest_cache build *.egg-info

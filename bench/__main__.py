@@ -15,6 +15,7 @@ from typing import Any
 
 from . import report, sdk, throughput, wrk
 from .launcher import Server
+from .packages import PackageServer
 from .seed import Seeder
 
 HERE = Path(__file__).resolve().parent
@@ -72,11 +73,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rounds": args.rounds,
         },
     }
-    with tempfile.TemporaryDirectory(prefix="compute-gallery-bench-") as temp:
+    with (
+        tempfile.TemporaryDirectory(prefix="compute-gallery-bench-") as temp,
+        PackageServer() as package,
+    ):
         workdir = Path(temp)
         with Server(workdir / "data") as server:
             _progress(f"service at {server.endpoint} (pid {server.pid}), data in {workdir}")
-            seeder = Seeder(server.endpoint, server.ca_cert)
+            seeder = Seeder(server.endpoint, server.ca_cert, package.url)
             fixture = seeder.build(args.put_versions)
 
             runner = throughput.Runner(server.endpoint, server.pid, workdir, load)
@@ -95,7 +99,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"replaced versions ended in {sorted(states)}")
 
             _progress(f"SDK: creating {args.sdk_count} versions one after another")
-            latency = sdk.measure(server.endpoint, server.ca_cert, args.sdk_count)
+            latency = sdk.measure(server.endpoint, server.ca_cert, args.sdk_count, package.url)
             results["sdk"] = latency.to_json()
         results["service_output"] = [line.rstrip() for line in server.output[3:]]
     return results

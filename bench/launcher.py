@@ -23,9 +23,17 @@ class Server:
     starts the process itself (``["-m", "cProfile", "-o", "serve.prof"]``).
     """
 
-    def __init__(self, data_dir: Path, *, python_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        python_args: list[str] | None = None,
+        serve_args: list[str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.python_args = python_args or []
+        # More ``serve`` flags; sources are read from this machine only in any case.
+        self.serve_args = serve_args or []
         self.endpoint = ""
         self.ca_cert = ""
         self.output: list[str] = []
@@ -50,6 +58,9 @@ class Server:
             str(self.data_dir),
             "--log-level",
             "warning",
+            "--source-host",
+            "127.0.0.1",
+            *self.serve_args,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._process = subprocess.Popen(

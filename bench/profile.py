@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import throughput, wrk
 from .launcher import Server
+from .packages import PackageServer
 from .seed import Seeder
 
 HERE = Path(__file__).resolve().parent
@@ -102,10 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     kind = ("gil-" if args.gil else "") + ("native-" if args.native else "")
     collapsed = args.results / f"profile-{kind}{args.scenario}-{stamp}.txt"
 
-    with tempfile.TemporaryDirectory(prefix="compute-gallery-profile-") as temp:
+    with (
+        tempfile.TemporaryDirectory(prefix="compute-gallery-profile-") as temp,
+        PackageServer() as package,
+    ):
         workdir = Path(temp)
         with Server(workdir / "data") as server:
-            fixture = Seeder(server.endpoint, server.ca_cert).build(args.put_versions)
+            fixture = Seeder(server.endpoint, server.ca_cert, package.url).build(args.put_versions)
             scenario = next(s for s in throughput.scenarios(fixture) if s.name == args.scenario)
             runner = throughput.Runner(server.endpoint, server.pid, workdir, wrk.Load())
             runner.run(scenario, 1)

@@ -76,14 +76,12 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def _version() -> GalleryApplicationVersion:
+def _version(media_link: str) -> GalleryApplicationVersion:
     return GalleryApplicationVersion(
         location=LOCATION,
         properties=GalleryApplicationVersionProperties(
             publishing_profile=GalleryApplicationVersionPublishingProfile(
-                source=UserArtifactSource(
-                    media_link="https://account.blob.core.windows.net/apps/app.zip"
-                ),
+                source=UserArtifactSource(media_link=media_link),
                 manage_actions=UserArtifactManage(
                     install="bash install.sh", remove="bash remove.sh"
                 ),
@@ -92,7 +90,7 @@ def _version() -> GalleryApplicationVersion:
     )
 
 
-def measure(endpoint: str, ca_cert: str, count: int) -> Latency:
+def measure(endpoint: str, ca_cert: str, count: int, media_link: str) -> Latency:
     """Create ``count`` distinct versions one after another, each followed by a get()."""
     responses = 0
 
@@ -115,7 +113,7 @@ def measure(endpoint: str, ca_cert: str, count: int) -> Latency:
             responses = 0
             started = time.perf_counter()
             created = versions.begin_create_or_update(
-                GROUP, GALLERY, APPLICATION, name, _version()
+                GROUP, GALLERY, APPLICATION, name, _version(media_link)
             ).result()
             create_ms = (time.perf_counter() - started) * 1000
             create_requests = responses

@@ -22,13 +22,13 @@ RESOURCES_API_VERSION = "2025-04-01"
 READ_VERSION = "0.0.1"
 
 
-def version_body() -> dict[str, Any]:
+def version_body(media_link: str) -> dict[str, Any]:
     """What the SDK sends for a minimal version: a package and its install/remove commands."""
     return {
         "location": LOCATION,
         "properties": {
             "publishingProfile": {
-                "source": {"mediaLink": "https://account.blob.core.windows.net/apps/app.zip"},
+                "source": {"mediaLink": media_link},
                 "manageActions": {"install": "bash install.sh", "remove": "bash remove.sh"},
             }
         },
@@ -59,8 +59,10 @@ class Fixture:
 class Seeder:
     """Plain REST calls that build the fixture and check that it reads back."""
 
-    def __init__(self, endpoint: str, ca_cert: str) -> None:
+    def __init__(self, endpoint: str, ca_cert: str, media_link: str) -> None:
         self.endpoint = endpoint
+        # A readable package: each version's creation fetches and replicates it.
+        self.media_link = media_link
         self.session = requests.Session()
         # Not session.verify: requests lets REQUESTS_CA_BUNDLE from the environment override it.
         self.verify = ca_cert
@@ -109,16 +111,16 @@ class Seeder:
         )
 
         query = f"?api-version={COMPUTE_API_VERSION}"
-        created = self.put(version_path(READ_VERSION), version_body())
+        created = self.put(version_path(READ_VERSION), version_body(self.media_link))
         status = urlsplit(created.headers["Azure-AsyncOperation"])
         fixture = Fixture(
             read_version=version_path(READ_VERSION) + query,
             operation_status=f"{status.path}?{status.query}",
-            put_body=orjson.dumps(version_body()),
+            put_body=orjson.dumps(version_body(self.media_link)),
         )
         for index in range(put_versions):
             path = version_path(f"1.0.{index}")
-            self.put(path, version_body())
+            self.put(path, version_body(self.media_link))
             fixture.put_versions.append(path + query)
 
         # Every scenario's first request must already succeed, or its rate means nothing.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import socket
 import sys
 from pathlib import Path
@@ -11,7 +13,11 @@ from pathlib import Path
 import platformdirs
 
 from . import __version__
-from .settings import Settings
+from .replication import sizes
+from .settings import ReplicationSettings, Settings
+
+BLOB_REPLICAS_ENV = "COMPUTE_GALLERY_BLOB_REPLICAS"
+_CONTAINER_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*$")
 
 
 def default_data_dir() -> Path:
@@ -106,7 +112,139 @@ def _parser() -> argparse.ArgumentParser:
         default="info",
         help="how much to log; info logs one line per request",
     )
+    _replication_arguments(serve)
     return parser
+
+
+def _replication_arguments(serve: argparse.ArgumentParser) -> None:
+    group = serve.add_argument_group(
+        "replication",
+        "Creating or updating an application version fetches its package (and default "
+        "configuration) from its source URLs and copies it to every target region. Replicas "
+        "live under --data-dir unless --blob-replicas names a storage account.",
+    )
+    group.add_argument(
+        "--blob-replicas",
+        metavar="CONNECTION_STRING",
+        help="keep replicas in this Azure Blob Storage account (Azurite works too), one "
+        "container per region, instead of a directory under --data-dir; read from "
+        f"${BLOB_REPLICAS_ENV} when not given, so that no account key need appear on a "
+        "command line",
+    )
+    group.add_argument(
+        "--blob-container-prefix",
+        metavar="PREFIX",
+        default="replicas-",
+        help="with --blob-replicas: the containers are named PREFIX followed by the region",
+    )
+    group.add_argument(
+        "--max-transfers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="transfers (a fetch from a source, or a copy into one replica) that run at once",
+    )
+    group.add_argument(
+        "--bandwidth",
+        metavar="RATE",
+        help="bytes per second that all transfers together may move, with a K, M or G suffix "
+        "(powers of 1024), such as 50M; None: no limit",
+    )
+    group.add_argument(
+        "--replication-seconds",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="each target region takes at least this long to replicate, imitating Azure's "
+        "timing (minutes there); progress advances over that time",
+    )
+    group.add_argument(
+        "--allow-file-sources",
+        action="store_true",
+        help="accept file:/// URLs of this machine's files as mediaLink and "
+        "defaultConfigurationLink (Azure accepts only http and https)",
+    )
+    group.add_argument(
+        "--source-host",
+        action="append",
+        metavar="HOST",
+        help="fetch sources only from this host (a name or address as written in the URL, "
+        "checked before any name lookup); repeat for several; None: any host",
+    )
+    group.add_argument(
+        "--source-ca",
+        type=Path,
+        metavar="PEM",
+        help="also trust this CA certificate for HTTPS sources (a local Azurite over TLS)",
+    )
+    group.add_argument(
+        "--source-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="fail a fetch when its source stays silent this long (connecting or between bytes)",
+    )
+    group.add_argument(
+        "--max-package-size",
+        metavar="SIZE",
+        default="2G",
+        help="largest package (mediaLink) accepted; Azure's limit is 2 GB",
+    )
+    group.add_argument(
+        "--max-config-size",
+        metavar="SIZE",
+        default="1G",
+        help="largest default configuration (defaultConfigurationLink) accepted; Azure's limit "
+        "is 1 GB",
+    )
+
+
+def _replication_settings(args: argparse.Namespace) -> ReplicationSettings:
+    """The replication flags as settings; ValueError with a readable message if one is wrong."""
+    if args.max_transfers < 1:
+        raise ValueError("--max-transfers must be at least 1")
+    if args.replication_seconds < 0:
+        raise ValueError("--replication-seconds must not be negative")
+    if args.source_timeout <= 0:
+        raise ValueError("--source-timeout must be positive")
+    if args.source_ca is not None and not args.source_ca.is_file():
+        raise ValueError(f"--source-ca: no file {args.source_ca}")
+    if (
+        not _CONTAINER_PREFIX.match(args.blob_container_prefix)
+        or len(args.blob_container_prefix) > 40
+    ):
+        raise ValueError(
+            "--blob-container-prefix must be lower-case letters, digits and single hyphens, "
+            "starting with a letter or digit, at most 40 characters"
+        )
+    bandwidth = None
+    if args.bandwidth is not None:
+        bandwidth = _size("--bandwidth", args.bandwidth)
+    return ReplicationSettings(
+        blob_connection_string=args.blob_replicas or os.environ.get(BLOB_REPLICAS_ENV) or None,
+        container_prefix=args.blob_container_prefix,
+        max_transfers=args.max_transfers,
+        bandwidth=bandwidth,
+        region_seconds=args.replication_seconds,
+        allow_file_sources=args.allow_file_sources,
+        source_hosts=frozenset(host.lower() for host in args.source_host)
+        if args.source_host
+        else None,
+        source_ca_file=args.source_ca,
+        source_timeout_seconds=args.source_timeout,
+        max_package_bytes=_size("--max-package-size", args.max_package_size),
+        max_config_bytes=_size("--max-config-size", args.max_config_size),
+    )
+
+
+def _size(flag: str, text: str) -> int:
+    try:
+        value = sizes.parse(text)
+    except ValueError as error:
+        raise ValueError(f"{flag}: {error}") from None
+    if value < 1:
+        raise ValueError(f"{flag} must be at least one byte")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +279,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.trust_issuer and args.auth != "strict":
         print("compute-gallery: --trust-issuer needs --auth strict", file=sys.stderr)
         return 2
+    try:
+        replication = _replication_settings(args)
+    except ValueError as error:
+        print(f"compute-gallery: {error}", file=sys.stderr)
+        return 2
     port = args.port if args.port is not None else (8080 if args.http else 8443)
     settings = Settings(
         data_dir=args.data_dir,
@@ -155,6 +298,7 @@ def _serve(args: argparse.Namespace) -> int:
         auth=args.auth,
         identity_config=args.identity_config,
         trusted_issuers=tuple(args.trust_issuer),
+        replication=replication,
     )
     from .server import run
 

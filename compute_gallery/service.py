@@ -11,6 +11,7 @@ from . import clock
 from .arm.routing import Route, Router
 from .identity.service import Identity
 from .operations.runner import OperationRunner
+from .replication.replicator import Replicator
 from .resources import operations_status, providers, resource_groups, subscriptions
 from .resources.galleries import Galleries
 from .resources.gallery_application_versions import GalleryApplicationVersions
@@ -46,16 +47,19 @@ class Service:
         self.store = store if store is not None else open_store(settings)
         self.identity = Identity(settings)
         self.runner = OperationRunner(self.store)
+        self.replication = Replicator(settings, self.store)
         self.galleries = Galleries()
         self.applications = GalleryApplications()
-        self.versions = GalleryApplicationVersions()
+        self.versions = GalleryApplicationVersions(
+            allow_file_sources=settings.replication.allow_file_sources
+        )
         self.router = Router(self._routes())
         self.ready = False
         self._pruner: asyncio.Task[None] | None = None
         for kind, job in {
-            PROVISION_KIND: ComputeResource.run_provision,
-            DELETE_KIND: ComputeResource.run_delete,
-            resource_groups.DELETE_KIND: resource_groups.run_delete,
+            PROVISION_KIND: _provision,
+            DELETE_KIND: _deprovision,
+            resource_groups.DELETE_KIND: _delete_group,
         }.items():
             self.runner.register(kind, partial(self._job, job))
 
@@ -143,6 +147,8 @@ class Service:
 
     async def start(self) -> None:
         await self.store.open()
+        # Leftovers of interrupted replication go before the operations that made them resume.
+        await self.replication.start()
         await self.runner.start()
         self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
         self.ready = True
@@ -157,6 +163,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
         await self.runner.stop()
+        await self.replication.stop()
         await self.store.close()
 
     async def _prune_forever(self) -> None:
@@ -174,6 +181,29 @@ class Service:
             if resource.type.lower() == stored_type:
                 return resource
         raise LookupError(stored_type)
+
+    def resource_at(self, key: str) -> ComputeResource:
+        """The resource type a gallery, application or version key names."""
+        # /subscriptions/s/resourcegroups/g/providers/microsoft.compute/galleries/x[/...]
+        depth = len(key.strip("/").split("/"))
+        resources = {8: self.galleries, 10: self.applications, 12: self.versions}
+        if depth not in resources:
+            raise LookupError(key)
+        return resources[depth]
+
+
+async def _provision(service: Service, op: Operation) -> None:
+    await service.resource_at(op.resource_key).provision(service, op)
+
+
+async def _deprovision(service: Service, op: Operation) -> None:
+    await service.resource_at(op.resource_key).deprovision(service, op)
+
+
+async def _delete_group(service: Service, op: Operation) -> None:
+    await resource_groups.run_delete(service, op)
+    # The group's versions went with it; so do their replicas.
+    await service.replication.forget(op.resource_key)
 
 
 def _directory_routes() -> list[Route]:

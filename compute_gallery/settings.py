@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 LroMode = Literal["fast", "azure"]
 AuthMode = Literal["permissive", "strict"]
+
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationSettings:
+    """How application-version packages are fetched and copied to their target regions."""
+
+    # None: replicas live in a directory under the data directory; else an Azure Blob
+    # Storage connection string, one container per region named <container_prefix><region>.
+    blob_connection_string: str | None = None
+    container_prefix: str = "replicas-"
+    # Transfers (one fetch, or one copy into one replica) that run at the same time.
+    max_transfers: int = 4
+    # Bytes per second across every transfer; None: as fast as the disk and network go.
+    bandwidth: int | None = None
+    # Each target region takes at least this long to replicate, as in Azure (minutes there).
+    region_seconds: float = 0.0
+    allow_file_sources: bool = False
+    # When set, sources are fetched only from these hosts (names or addresses as written in
+    # the URL, compared before any name lookup); None: from any host.
+    source_hosts: frozenset[str] | None = None
+    # A CA certificate (PEM) trusted for HTTPS sources besides the system's.
+    source_ca_file: Path | None = None
+    # How long a source may stay silent (connecting, or between bytes) before the fetch fails.
+    source_timeout_seconds: float = 60.0
+    # Compute's limits: a package up to 2 GB, a default configuration up to 1 GB.
+    max_package_bytes: int = 2 * GIB
+    max_config_bytes: int = 1 * GIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,3 +65,4 @@ class Settings:
     identity_config: Path | None = None
     # OpenID discovery documents of issuers whose tokens strict mode accepts too.
     trusted_issuers: tuple[str, ...] = ()
+    replication: ReplicationSettings = field(default_factory=ReplicationSettings)

@@ -3,9 +3,15 @@
 Run ``make serve`` first, then ``python examples/quickstart.py``. The endpoint and the CA
 certificate default to what ``make serve`` prints; override them with COMPUTE_GALLERY_ENDPOINT
 and COMPUTE_GALLERY_CA.
+
+The service fetches the version's package from its ``mediaLink`` and replicates it, so the
+link must be readable: set QUICKSTART_PACKAGE_URL to a blob URL with a SAS (Azure Storage or
+Azurite), or leave it unset and the example serves a small package itself, on this machine.
 """
 
+import http.server
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +45,28 @@ class AnyToken:
         return AccessToken("local", int(time.time()) + 3600)
 
 
+def serve_package() -> str:
+    """Serve a tiny install script over HTTP on 127.0.0.1; return its URL."""
+
+    class Package(http.server.BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # or each small reply waits 40 ms for an acknowledgement
+
+        def do_GET(self):
+            body = b"#!/bin/sh\necho installed\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Package)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}/app.sh"
+
+
+PACKAGE_URL = os.environ.get("QUICKSTART_PACKAGE_URL") or serve_package()
 options = {"base_url": ENDPOINT, "connection_verify": CA}
 resources = ResourceManagementClient(AnyToken(), SUBSCRIPTION, **options)
 compute = ComputeManagementClient(AnyToken(), SUBSCRIPTION, **options)
@@ -64,9 +92,7 @@ version = compute.gallery_application_versions.begin_create_or_update(
         location="eastus2",
         properties=GalleryApplicationVersionProperties(
             publishing_profile=GalleryApplicationVersionPublishingProfile(
-                source=UserArtifactSource(
-                    media_link="https://account.blob.core.windows.net/apps/app.zip?sv=2024"
-                ),
+                source=UserArtifactSource(media_link=PACKAGE_URL),
                 manage_actions=UserArtifactManage(install="bash install.sh", remove="rm -rf app"),
                 target_regions=[
                     TargetRegion(name="eastus2"),

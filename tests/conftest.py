@@ -9,7 +9,28 @@ import pytest
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from . import support
+from .azurite import Azurite
 from .support import SUBSCRIPTION, Arm, FakeCredential, ServiceProcess
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """A real Azurite blob service for the session: package sources and blob replicas."""
+    server = Azurite().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def package_source(azurite: Azurite) -> str:
+    """The readable package ``support.version_body`` points every version at."""
+    azurite.upload("packages", "app.sh", support.PACKAGE)
+    azurite.upload("packages", "app.json", support.CONFIG)
+    support.PACKAGE_URL = azurite.sas_url("packages", "app.sh")
+    support.PACKAGE_URL_ROTATED = azurite.sas_url("packages", "app.sh", hours=48)
+    support.CONFIG_URL = azurite.sas_url("packages", "app.json")
+    return support.PACKAGE_URL
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,16 @@ import requests
 from azure.core.credentials import AccessToken
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
-# The package every test version points at.
-MEDIA_LINK = "https://account.blob.core.windows.net/apps/app.zip?sv=1&sig=x"
 START_TIMEOUT = 30.0
+
+# A readable package and configuration for every version a test creates: blobs in the test
+# session's Azurite, with SAS tokens (set by the session fixture ``package_source``).
+# PACKAGE_URL_ROTATED is the package with another SAS, as a client rotating it would send.
+PACKAGE = b"#!/bin/sh\necho installed\n"
+CONFIG = b'{"level": "info"}\n'
+PACKAGE_URL = ""
+PACKAGE_URL_ROTATED = ""
+CONFIG_URL = ""
 
 
 class FakeCredential:
@@ -35,6 +42,8 @@ class ServiceProcess:
 
     data_dir: Path
     args: list[str] = field(default_factory=list)
+    # Environment variables the process gets besides the test run's own.
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     endpoint: str = ""
     ca_cert: str | None = None
@@ -54,9 +63,12 @@ class ServiceProcess:
             str(self.data_dir),
             "--log-level",
             "warning",
+            # Tests read sources from this machine only: a stray URL is never looked up.
+            "--source-host",
+            "127.0.0.1",
             *self.args,
         ]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -274,9 +286,13 @@ class Arm:
 
 
 def version_body(location: str = "eastus2", **profile: Any) -> dict[str, Any]:
-    """A minimal valid application-version body, with ``profile`` merged into the profile."""
+    """A minimal valid application-version body, with ``profile`` merged into the profile.
+
+    Its package is the session's readable blob, so that the version replicates and succeeds.
+    """
+    assert PACKAGE_URL, "the package_source fixture has not run"
     publishing: dict[str, Any] = {
-        "source": {"mediaLink": MEDIA_LINK},
+        "source": {"mediaLink": PACKAGE_URL},
         "manageActions": {"install": "bash install.sh", "remove": "bash remove.sh"},
     }
     publishing.update(profile)

@@ -24,6 +24,7 @@ from azure.mgmt.compute.models import (
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from . import support
 from .support import (
     Arm,
     application_path,
@@ -38,7 +39,6 @@ from .support import (
 # The versions clients pin: the Azure CLI (2021-07-01 applications, 2022-01-03 versions), the
 # first version with applications (2019-03-01), and the two before the SDK's default.
 OLDER_VERSIONS = ("2019-03-01", "2021-07-01", "2022-01-03", "2024-03-03", "2025-03-03")
-MEDIA_LINK = "https://account.blob.core.windows.net/apps/app.zip?sv=1&sig=x"
 
 
 def create_parents(
@@ -66,7 +66,7 @@ def version(**profile: Any) -> GalleryApplicationVersion:
         location="eastus2",
         properties=GalleryApplicationVersionProperties(
             publishing_profile=GalleryApplicationVersionPublishingProfile(
-                source=UserArtifactSource(media_link=MEDIA_LINK),
+                source=UserArtifactSource(media_link=support.PACKAGE_URL),
                 manage_actions=UserArtifactManage(install="bash install.sh", remove="bash rm.sh"),
                 target_regions=[TargetRegion(name="eastus2"), TargetRegion(name="westus")],
                 **profile,

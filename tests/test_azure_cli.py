@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import requests
 
-from .support import MEDIA_LINK, ServiceProcess, unique
+from . import support
+from .support import ServiceProcess, unique
 from .tokens import access_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,13 +159,13 @@ def test_cli_application_and_version_lifecycle(contoso: ServiceProcess, tmp_path
     version_names = [*names, "--application-name", application]
     version = az(
         "sig", "gallery-application", "version", "create", *version_names, "--name", "1.0.0",
-        "--package-file-link", MEDIA_LINK, "--install-command", "bash install.sh",
+        "--package-file-link", support.PACKAGE_URL, "--install-command", "bash install.sh",
         "--remove-command", "bash remove.sh",
     )  # fmt: skip
     assert version["provisioningState"] == "Succeeded"
-    assert version["publishingProfile"]["source"]["mediaLink"] == MEDIA_LINK
+    assert version["publishingProfile"]["source"]["mediaLink"] == support.PACKAGE_URL
     az("sig", "gallery-application", "version", "update", *version_names, "--name", "1.0.0",
-       "--package-file-link", MEDIA_LINK, "--exclude-from", "true")  # fmt: skip
+       "--package-file-link", support.PACKAGE_URL, "--exclude-from", "true")  # fmt: skip
     shown = az("sig", "gallery-application", "version", "show", *version_names, "--name", "1.0.0")
     assert shown["publishingProfile"]["excludeFromLatest"] is True
     assert shown["publishingProfile"]["manageActions"]["install"] == "bash install.sh"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from .support import ServiceProcess
@@ -36,6 +37,17 @@ def test_help_lists_commands_and_flags() -> None:
         "--database-url",
         "--operation-seconds",
         "--lro-mode",
+        "--blob-replicas",
+        "--blob-container-prefix",
+        "--max-transfers",
+        "--bandwidth",
+        "--replication-seconds",
+        "--allow-file-sources",
+        "--source-host",
+        "--source-ca",
+        "--source-timeout",
+        "--max-package-size",
+        "--max-config-size",
     ):
         assert flag in serve.stdout
 
@@ -105,3 +117,24 @@ def test_info_logs_one_line_per_request(fresh_service: ServiceProcess) -> None:
     assert "INFO" in lines[0]
     assert "GET /subscriptions/x/resourcegroups 401" in lines[0]
     assert lines[0].rstrip().endswith(request_id)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--bandwidth", "fast"], "--bandwidth: 'fast' is not a size"),
+        (["--max-package-size", "0"], "--max-package-size must be at least one byte"),
+        (["--max-transfers", "0"], "--max-transfers must be at least 1"),
+        (["--replication-seconds", "-2"], "--replication-seconds must not be negative"),
+        (["--source-timeout", "0"], "--source-timeout must be positive"),
+        (["--blob-container-prefix", "Replicas_"], "--blob-container-prefix must be lower-case"),
+        (["--source-ca", "no-such-ca.pem"], "--source-ca: no file no-such-ca.pem"),
+    ],
+)
+def test_serve_refuses_bad_replication_flags(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    result = _run("serve", "--data-dir", str(tmp_path), *flags)
+
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -17,6 +17,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.generation.meta import TestPhase
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from . import support
 from .support import (
     SUBSCRIPTION,
     Arm,
@@ -50,10 +51,15 @@ FRESH = {
     "galleryApplicationName": "fuzz-app-2",
     "galleryApplicationVersionName": "1.0.1",
 }
-PUBLISHING = {
-    "source": {"mediaLink": "https://account.blob.core.windows.net/apps/app.zip"},
-    "manageActions": {"install": "bash install.sh", "remove": "bash remove.sh"},
-}
+
+
+def publishing() -> dict[str, Any]:
+    """The package (the session's readable blob) and commands of the existing version."""
+    return {
+        "source": {"mediaLink": support.PACKAGE_URL},
+        "manageActions": {"install": "bash install.sh", "remove": "bash remove.sh"},
+    }
+
 
 CONFIG = schemathesis.Config.from_dict(
     {
@@ -144,7 +150,7 @@ def _plausible(
         if isinstance(profile, dict):
             for name in ("targetRegions", "endOfLifeDate", "replicaCount", "customActions"):
                 profile.pop(name, None)
-            profile.update(PUBLISHING)
+            profile.update(publishing())
     return fixed
 
 
@@ -178,7 +184,7 @@ def fuzz_session(service: ServiceProcess) -> Iterator[requests.Session]:
     arm.create_gallery(GROUP, gallery, LOCATION)
     arm.create_application(GROUP, gallery, application, LOCATION)
     version = version_path(GROUP, gallery, application, EXISTING["galleryApplicationVersionName"])
-    created = arm.put(version, version_body(LOCATION, **PUBLISHING))
+    created = arm.put(version, version_body(LOCATION, **publishing()))
     assert created.status_code == 201, created.text
     assert arm.wait(created)["status"] == "Succeeded"
 

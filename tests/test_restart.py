@@ -19,6 +19,7 @@ from azure.mgmt.compute.models import (
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from . import support
 from .conftest import compute_client, resource_client
 from .support import (
     Arm,
@@ -58,9 +59,7 @@ def create_everything(
             tags={"b": "2"},
             properties=GalleryApplicationVersionProperties(
                 publishing_profile=GalleryApplicationVersionPublishingProfile(
-                    source=UserArtifactSource(
-                        media_link="https://account.blob.core.windows.net/apps/app.zip?sig=x"
-                    ),
+                    source=UserArtifactSource(media_link=support.PACKAGE_URL),
                     manage_actions=UserArtifactManage(install="install.sh", remove="remove.sh"),
                     custom_actions=[
                         GalleryApplicationCustomAction(name="restart", script="restart.sh")

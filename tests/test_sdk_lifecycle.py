@@ -32,10 +32,9 @@ from azure.mgmt.compute.models import (
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from . import support
 from .support import SUBSCRIPTION, FakeCredential, ServiceProcess, unique
 
-MEDIA_LINK = "https://account.blob.core.windows.net/apps/app.zip?sv=1&sig=first"
-CONFIG_LINK = "https://account.blob.core.windows.net/apps/app.json?sv=1&sig=first"
 # Far enough ahead that no run of the suite reaches it, whole seconds so it compares exactly.
 END_OF_LIFE = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=365)
 
@@ -73,7 +72,7 @@ def minimal_version() -> GalleryApplicationVersion:
         location="eastus2",
         properties=GalleryApplicationVersionProperties(
             publishing_profile=GalleryApplicationVersionPublishingProfile(
-                source=UserArtifactSource(media_link=MEDIA_LINK),
+                source=UserArtifactSource(media_link=support.PACKAGE_URL),
                 manage_actions=UserArtifactManage(install="bash install.sh", remove="bash rm.sh"),
             )
         ),
@@ -88,7 +87,7 @@ def full_version() -> GalleryApplicationVersion:
         properties=GalleryApplicationVersionProperties(
             publishing_profile=GalleryApplicationVersionPublishingProfile(
                 source=UserArtifactSource(
-                    media_link=MEDIA_LINK, default_configuration_link=CONFIG_LINK
+                    media_link=support.PACKAGE_URL, default_configuration_link=support.CONFIG_URL
                 ),
                 manage_actions=UserArtifactManage(
                     install="bash install.sh",
@@ -486,7 +485,7 @@ def test_create_or_update_version_with_every_option_stores_them(
     profile = properties.publishing_profile
     assert properties.provisioning_state == "Succeeded"
     assert created.tags == {"team": "apps"}
-    assert profile.source.default_configuration_link == CONFIG_LINK
+    assert profile.source.default_configuration_link == support.CONFIG_URL
     assert profile.manage_actions.update_property == "bash update.sh"
     assert profile.settings.as_dict() == {
         "packageFileName": "app.zip",

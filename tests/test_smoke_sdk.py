@@ -16,6 +16,7 @@ from azure.mgmt.compute.models import (
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from . import support
 from .support import unique
 
 
@@ -42,7 +43,7 @@ def test_create_version_with_sdk_defaults_succeeds(
             location="eastus2",
             properties=GalleryApplicationVersionProperties(
                 publishing_profile=GalleryApplicationVersionPublishingProfile(
-                    source=UserArtifactSource(media_link="https://a.blob.core.windows.net/c/p"),
+                    source=UserArtifactSource(media_link=support.PACKAGE_URL),
                     manage_actions=UserArtifactManage(install="i", remove="r"),
                 )
             ),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 
+from . import support
 from .support import (
     Arm,
     ServiceProcess,
@@ -720,7 +721,7 @@ def test_put_version_media_link_blob_changed_returns_409(arm: Arm, link: str) ->
 
 def test_put_version_media_link_sas_changed_is_accepted(arm: Arm) -> None:
     path = created_version(arm)
-    rotated = "https://account.blob.core.windows.net/apps/app.zip?sv=2&sig=rotated"
+    rotated = support.PACKAGE_URL_ROTATED
 
     response = arm.put(path, version_body(source={"mediaLink": rotated}))
 

@@ -2,22 +2,27 @@
 
 A version names its package (``mediaLink``), the commands that install and remove it, and
 where it is replicated (``targetRegions``). Creating or replacing one is a long-running
-operation; ``$expand=ReplicationStatus`` reports its progress per region.
+operation that fetches the package and copies it to every target region (``replication``);
+``$expand=ReplicationStatus`` reports its progress per region.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import clock, schema
 from ..arm import errors, locations
 from ..arm.ids import VERSION_TYPE, ResourceId
 from ..arm.locations import Region
 from ..arm.request import ArmRequest
-from ..storage import Record
+from ..replication import layout
+from ..storage import Operation, Record
 from . import common, rules
 from .tracked import ComputeResource
+
+if TYPE_CHECKING:
+    from ..service import Service
 
 INT32_MAX = 2**31 - 1
 _VERSION_NAME = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
@@ -55,6 +60,10 @@ class GalleryApplicationVersions(ComputeResource):
     type_name: ClassVar[str] = "galleries/applications/versions"
     model: ClassVar[str] = "GalleryApplicationVersion"
     root: ClassVar[str] = "galleryApplicationVersion"
+
+    def __init__(self, *, allow_file_sources: bool = False) -> None:
+        # Whether source links may be file: URLs, which only the operator can allow.
+        self.allow_file_sources = allow_file_sources
 
     def check_name(self, rid: ResourceId) -> None:
         """``Major.Minor.Patch``, each part a non-negative 32-bit integer.
@@ -100,7 +109,11 @@ class GalleryApplicationVersions(ComputeResource):
         for name in _LENGTH_LIMITED:
             rules.max_length(common.lookup(profile, name), f"{path}.{name}")
         for name in _SOURCES:
-            rules.absolute_uri(profile["source"].get(name), f"{path}.source.{name}")
+            rules.absolute_uri(
+                profile["source"].get(name),
+                f"{path}.source.{name}",
+                files=self.allow_file_sources,
+            )
         if profile.get("storageAccountType") and profile.get("storageAccountStrategy"):
             raise errors.InvalidParameter(
                 f"The parameters '{path}.storageAccountType' and "
@@ -128,6 +141,9 @@ class GalleryApplicationVersions(ComputeResource):
         profile["publishedDate"] = (
             common.lookup(old, f"{PROFILE}.publishedDate") if old else None
         ) or clock.iso()
+        properties[layout.STATE] = layout.prepared(
+            properties, old["properties"] if old is not None else None
+        )
         return properties
 
     def _check_unchanged(self, old: dict[str, Any], properties: dict[str, Any]) -> None:
@@ -144,13 +160,13 @@ class GalleryApplicationVersions(ComputeResource):
                 )
         common.check_immutable(old, new, IMMUTABLE, self.root)
         before_types = {
-            _fold(r["name"]): r.get("storageAccountType")
+            layout.region_name(r["name"]): r.get("storageAccountType")
             for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
         }
         for index, target_region in enumerate(
             properties["publishingProfile"].get("targetRegions") or []
         ):
-            before = before_types.get(_fold(target_region["name"]))
+            before = before_types.get(layout.region_name(target_region["name"]))
             after = target_region.get("storageAccountType")
             if before is not None and after is not None and before != after:
                 target = f"{self.root}.{PROFILE}.targetRegions[{index}].storageAccountType"
@@ -165,11 +181,13 @@ class GalleryApplicationVersions(ComputeResource):
         safety = properties.get("safetyProfile") or {}
         if safety.get("allowDeletionOfReplicatedLocations"):
             return
-        kept = {_fold(r["name"]) for r in properties["publishingProfile"]["targetRegions"]}
+        kept = {
+            layout.region_name(r["name"]) for r in properties["publishingProfile"]["targetRegions"]
+        }
         removed = [
             r["name"]
             for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
-            if _fold(r["name"]) not in kept
+            if layout.region_name(r["name"]) not in kept
         ]
         if removed:
             raise errors.ArmError(
@@ -181,6 +199,18 @@ class GalleryApplicationVersions(ComputeResource):
                 code="BadRequest",
                 target=f"{self.root}.{PROFILE}.targetRegions",
             )
+
+    def provisions_at_once(self, service: Service, resource: dict[str, Any]) -> bool:
+        """Only a version whose replicas already match its profile has nothing to do."""
+        return layout.idle(resource["properties"]) and super().provisions_at_once(service, resource)
+
+    async def provision(self, service: Service, op: Operation) -> None:
+        await service.replication.replicate(op)
+
+    async def deprovision(self, service: Service, op: Operation) -> None:
+        # The replicas go first: once the deletion reports Succeeded, they are gone.
+        await service.replication.remove(op)
+        await self.run_delete(service, op)
 
     def extra(self, request: ArmRequest, record: Record, shaped: dict[str, Any]) -> None:
         expand = request.flag("$expand")
@@ -195,9 +225,13 @@ class GalleryApplicationVersions(ComputeResource):
 
 
 def replication_status(record: Record) -> dict[str, Any]:
-    """Per-region replication state, derived from where the version's operation stands."""
+    """Per-region replication state, as the version's operation last stored it.
+
+    A version stored before replication was tracked has none; its status is derived from
+    where its operation stands.
+    """
     properties = record.body["properties"]
-    stored = properties.get("replicationStatus")
+    stored = layout.state_of(properties).get("status")
     if stored is not None:
         return common.clone(stored)
     state = properties.get("provisioningState")
@@ -212,11 +246,6 @@ def replication_status(record: Record) -> dict[str, Any]:
             for r in properties["publishingProfile"].get("targetRegions") or []
         ],
     }
-
-
-def _fold(name: str) -> str:
-    region = locations.find(name)
-    return region.name if region else name.replace(" ", "").lower()
 
 
 def _default_storage(profile: dict[str, Any], api_version: str) -> None:

@@ -40,18 +40,23 @@ def replica_count(value: int | None, target: str) -> None:
         raise errors.out_of_range(value, target, MIN_REPLICAS, MAX_REPLICAS)
 
 
-def absolute_uri(value: str | None, target: str) -> None:
-    """Source links must be absolute http(s) URLs (Compute's text for the relative case)."""
+def absolute_uri(value: str | None, target: str, *, files: bool = False) -> None:
+    """Source links must be absolute http(s) URLs (Compute's text for the relative case).
+
+    With ``files`` (an operator's choice, not Azure's), ``file:`` URLs of absolute paths too.
+    """
     if value is None:
         return
     try:
         parts = urlsplit(value)
     except ValueError:
         parts = None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise errors.InvalidParameter(
-            f"Source uri: '{value}' must be an absolute uri.", target=target
-        )
+    if parts is not None and files and parts.scheme.lower() == "file":
+        if parts.path.startswith("/") and parts.netloc in ("", "localhost"):
+            return
+    elif parts is not None and parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return
+    raise errors.InvalidParameter(f"Source uri: '{value}' must be an absolute uri.", target=target)
 
 
 def same_source(before: str | None, after: str | None) -> bool:

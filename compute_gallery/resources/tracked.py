@@ -214,6 +214,14 @@ class ComputeResource:
 
     # -- jobs ------------------------------------------------------------------------------
 
+    async def provision(self, service: Service, op: Operation) -> None:
+        """The job behind Creating and Updating."""
+        await self.run_provision(service, op)
+
+    async def deprovision(self, service: Service, op: Operation) -> None:
+        """The job behind Deleting."""
+        await self.run_delete(service, op)
+
     @staticmethod
     async def run_provision(service: Service, op: Operation) -> None:
         """The work behind Creating/Updating; here, the state transition to Succeeded."""
@@ -289,7 +297,7 @@ class ComputeResource:
             if body.get(name) is not None:
                 resource[name] = body[name]
         record = common.record_of(rid, resource, op.id if op else None)
-        if op is not None and self.provisions_at_once(service):
+        if op is not None and self.provisions_at_once(service, resource):
             # Work that takes no time and only changes state ends in the transaction that
             # starts it: one write instead of two. The reply still shows Creating or
             # Updating, Azure's first answer; the first poll finds the operation Succeeded.
@@ -303,7 +311,7 @@ class ComputeResource:
             tx.put_operation(op)
         return existing is None, record, op
 
-    def provisions_at_once(self, service: Service) -> bool:
+    def provisions_at_once(self, service: Service, resource: dict[str, Any]) -> bool:
         """Whether a PUT's or PATCH's operation has nothing to wait for or to do."""
         return service.settings.operation_seconds <= 0
 

@@ -22,7 +22,9 @@ class Record:
 
     ``key`` is the resource id lower-cased (ARM ids compare case-insensitively);
     ``id`` keeps the casing of the latest PUT. ``body`` is the resource as the newest
-    api-version shapes it, plus nothing else: responses are cut down from it per version.
+    api-version shapes it: responses are cut down from it per version. A member no schema
+    knows never reaches a response; application versions keep their replication state in
+    one (``properties._replication``).
     """
 
     key: str
