@@ -28,3 +28,12 @@ class Settings:
     # Finished operations stay readable this long, like Azure's operation-status URLs.
     operation_retention_seconds: float = 24 * 3600.0
     log_level: str = "info"
+    # A PostgreSQL URL: the store several instances share, instead of SQLite in data_dir.
+    database_url: str | None = None
+    # The most database connections an instance opens (half write, half read).
+    database_pool_size: int = 10
+    # How long to keep trying to reach the database at start before giving up.
+    database_wait_seconds: float = 60.0
+    # How long an instance's claim on an operation lasts unrenewed; another instance takes
+    # over the operations of one that stopped renewing after this long.
+    operation_lease_seconds: float = 15.0

@@ -33,6 +33,8 @@ class ServiceProcess:
 
     data_dir: Path
     args: list[str] = field(default_factory=list)
+    # A PostgreSQL database to keep state in instead of SQLite in data_dir.
+    database_url: str | None = None
     process: subprocess.Popen[str] | None = None
     endpoint: str = ""
     ca_cert: str | None = None
@@ -52,6 +54,7 @@ class ServiceProcess:
             str(self.data_dir),
             "--log-level",
             "warning",
+            *(["--database-url", self.database_url] if self.database_url else []),
             *self.args,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")

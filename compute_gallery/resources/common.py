@@ -251,9 +251,9 @@ def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
 def new_operation(
     service: Service, rid: ResourceId, kind: str, location: str, api_version: str
 ) -> Operation:
-    """A durable operation, due after the configured operation time."""
+    """A durable operation, due after the configured operation time, claimed by this instance."""
     now = clock.time()
-    return Operation(
+    op = Operation(
         id=str(uuid.uuid4()),
         kind=kind,
         subscription=rid.subscription,
@@ -264,6 +264,7 @@ def new_operation(
         start_time=clock.iso(now),
         due=now + service.settings.operation_seconds,
     )
+    return service.runner.own(op)
 
 
 def envelope(
