@@ -21,6 +21,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint  ## the whole suite: lint, types, then every test against a real service
+	bash tools/setup-postgres.sh
 	$(BIN)/python tools/derive_schema.py --check
 	$(BIN)/pytest -q -n 2 -p no:cacheprovider
 

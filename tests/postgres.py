@@ -29,6 +29,20 @@ _SERVER_SETTINGS = {
 SYSTEM_USER = "postgres"
 
 
+def server_program(name: str) -> str:
+    """A PostgreSQL server program: on PATH, else the newest in Debian's versioned directory."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0,
+    )
+    if not candidates:
+        raise RuntimeError(f"{name} not found; run tools/setup-postgres.sh")
+    return str(candidates[-1])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -68,7 +82,7 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         if not self._initialised:
             self._run(
-                "initdb",
+                server_program("initdb"),
                 "--pgdata",
                 str(self.data),
                 "--username",
@@ -84,7 +98,7 @@ class PostgresServer:
             self._initialised = True
         options = " ".join(f"-c {name}={value}" for name, value in _SERVER_SETTINGS.items())
         self._run(
-            "pg_ctl",
+            server_program("pg_ctl"),
             "start",
             "--pgdata",
             str(self.data),
@@ -99,9 +113,13 @@ class PostgresServer:
         return self
 
     def stop(self) -> None:
-        """Stop at once, as a crash or a network cut would look to clients."""
+        """Stop now: every client connection is cut, as a crash or a network cut would look to
+        clients. (Fast mode, not immediate: with synchronous_commit off an immediate stop may
+        lose the last commits clients were told of.)"""
         if self.data.joinpath("postmaster.pid").exists():
-            self._run("pg_ctl", "stop", "--pgdata", str(self.data), "--mode", "immediate")
+            self._run(
+                server_program("pg_ctl"), "stop", "--pgdata", str(self.data), "--mode", "fast"
+            )
 
     def remove(self) -> None:
         self.stop()

@@ -47,7 +47,7 @@ MAX_ATTEMPTS = 30
 _BACKOFF_FIRST = 0.002
 _BACKOFF_MOST = 0.1
 # How long a request waits for a pooled connection before it is answered 503.
-POOL_TIMEOUT = 5.0
+POOL_TIMEOUT = 3.0
 CONNECT_TIMEOUT = 5
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 # A transaction left idle this long is ended by the server, so that an instance frozen in the
