@@ -8,6 +8,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
@@ -199,6 +200,21 @@ def test_concurrent_read_modify_writes_are_serial(store: Store) -> None:
         return int(found.body["n"])
 
     assert run(store, body) == 200
+
+
+def test_write_functions_run_in_their_callers_context(store: Store) -> None:
+    """Writes from several tasks (one SQLite batch) each see their own caller's variables:
+    the operation runner's claim on an operation travels so."""
+    caller: ContextVar[str] = ContextVar("caller")
+
+    async def body(s: Store) -> list[str]:
+        async def write_as(name: str) -> str:
+            caller.set(name)
+            return await s.write(lambda tx: caller.get())
+
+        return list(await asyncio.gather(*(write_as(name) for name in "abcd")))
+
+    assert run(store, body) == ["a", "b", "c", "d"]
 
 
 def test_delete_tree_removes_descendants_only(store: Store) -> None:
