@@ -27,6 +27,7 @@ test: lint  ## the whole suite: lint, types, then every test against a real serv
 
 bench: setup  ## the benchmarks in bench/, figures as ratios to a same-run baseline
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.instances
 
 schema: setup  ## regenerate compute_gallery/schema/galleryrp.json from ../shared/azure-spec
 	$(BIN)/python tools/derive_schema.py

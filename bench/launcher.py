@@ -20,12 +20,20 @@ class Server:
     """One service process on a free port, HTTPS with its own CA, SQLite in ``data_dir``.
 
     ``python_args`` go to the interpreter before ``-m compute_gallery``, for a profiler that
-    starts the process itself (``["-m", "cProfile", "-o", "serve.prof"]``).
+    starts the process itself (``["-m", "cProfile", "-o", "serve.prof"]``); ``args`` go to
+    ``serve`` (``["--database-url", url]``).
     """
 
-    def __init__(self, data_dir: Path, *, python_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        python_args: list[str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.python_args = python_args or []
+        self.args = args or []
         self.endpoint = ""
         self.ca_cert = ""
         self.output: list[str] = []
@@ -50,6 +58,7 @@ class Server:
             str(self.data_dir),
             "--log-level",
             "warning",
+            *self.args,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._process = subprocess.Popen(

@@ -52,13 +52,15 @@ def free_port() -> int:
 
 class PostgresServer:
     """One cluster in a temporary directory, listening on 127.0.0.1 only, trusting local users.
+    ``durable`` turns fsync back on (benchmarks compare it with SQLite, which syncs).
 
     ``stop`` and ``start`` again keep the data and the port, so a test can take the database
     away from a running service and give it back.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, durable: bool = False) -> None:
         self.port = port or free_port()
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="compute-gallery-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
@@ -96,7 +98,11 @@ class PostgresServer:
                 "--no-sync",
             )
             self._initialised = True
-        options = " ".join(f"-c {name}={value}" for name, value in _SERVER_SETTINGS.items())
+        settings = dict(_SERVER_SETTINGS)
+        if self.durable:
+            # As a production server runs: every commit on disk before it is acknowledged.
+            settings.update(fsync="on", synchronous_commit="on", full_page_writes="on")
+        options = " ".join(f"-c {name}={value}" for name, value in settings.items())
         self._run(
             server_program("pg_ctl"),
             "start",

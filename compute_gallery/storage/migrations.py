@@ -32,7 +32,10 @@ class Migration:
 # Append only: a step, once released, never changes. Keys and parent keys compare byte by
 # byte (COLLATE "C"), as in SQLite, so that ordering, paging and the descendant range used
 # by delete_tree do not depend on the database's locale. Bodies are ``json``, which keeps
-# the text as written, member order included (``jsonb`` would reorder it).
+# the text as written, member order included (``jsonb`` would reorder it). Half-full pages
+# (fillfactor 50) leave room to update a row in place (a HOT update, which adds no index
+# entry): at SERIALIZABLE, index entries added to a page that concurrent writes read make
+# them conflict, so replacing two different versions at once would often abort one.
 MIGRATIONS = (
     Migration(
         1,
@@ -46,7 +49,7 @@ MIGRATIONS = (
             subscription text COLLATE "C" NOT NULL,
             operation_id text,
             body json NOT NULL
-        );
+        ) WITH (fillfactor = 50);
         CREATE INDEX resources_by_parent ON resources (parent_key, type, key);
         CREATE INDEX resources_by_subscription ON resources (subscription, type, key);
         CREATE TABLE operations (
@@ -55,7 +58,7 @@ MIGRATIONS = (
             due double precision NOT NULL,
             ended double precision,
             body json NOT NULL
-        );
+        ) WITH (fillfactor = 50);
         CREATE INDEX operations_unfinished ON operations (due) WHERE status = 'InProgress';
         CREATE INDEX operations_ended ON operations (ended) WHERE ended IS NOT NULL;
         """,
