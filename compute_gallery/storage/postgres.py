@@ -55,6 +55,11 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _IDLE_IN_TRANSACTION_MS = 30_000
 
 _RESOURCE_COLUMNS = "key, id, type, parent_key, subscription, operation_id, body::text"
+_GET_WITH_OPERATION = (
+    "SELECT r.key, r.id, r.type, r.parent_key, r.subscription, r.operation_id, r.body::text, "
+    "o.body::text FROM resources r LEFT JOIN operations o ON o.id = r.operation_id "
+    "WHERE r.key = %s"
+)
 _UPSERT_RESOURCE = (
     "INSERT INTO resources (key, id, type, parent_key, subscription, operation_id, body) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO UPDATE SET "
@@ -134,10 +139,12 @@ class _Transaction:
         if key in self._rows:
             row = self._rows[key]
         else:
-            row = self._cursor.execute(
-                f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = %s", (key,)
-            ).fetchone()
+            # The resource's latest operation comes along: the rules read it next.
+            found = self._cursor.execute(_GET_WITH_OPERATION, (key,)).fetchone()
+            row = found[:-1] if found else None
             self._rows[key] = row
+            if found and found[5] is not None and found[5] not in self._operations:
+                self._operations[found[5]] = found[-1]
         return _record(row) if row else None
 
     def put(self, record: Record) -> None:
