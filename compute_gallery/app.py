@@ -153,8 +153,9 @@ class App:
             log.warning("store unavailable serving %s %s: %s", method, path, error)
             return _error_reply(
                 errors.ServiceUnavailable(
-                    "The service cannot reach its database right now. Retry the request "
-                    "after the interval in the Retry-After header.",
+                    "The service cannot serve the request right now: its database is "
+                    "unreachable or too busy. Retry the request after the interval in the "
+                    "Retry-After header.",
                     headers={"Retry-After": _UNAVAILABLE_RETRY_SECONDS},
                 )
             )

@@ -279,15 +279,32 @@ def test_gallery_create_racing_group_delete_on_the_other_leaves_nothing_behind(
 # -- operations when an instance dies, freezes or stops -----------------------------------
 
 
-def test_killed_instance_s_operation_is_finished_by_the_other(pair: Pair) -> None:
-    flags = ["--operation-seconds", "3", "--operation-lease-seconds", "2", "--log-level", "debug"]
+def slow_version_on_the_first(
+    pair: Pair, seconds: int
+) -> tuple[ServiceProcess, ServiceProcess, str, requests.Response]:
+    """Two instances with 2-second leases; a version PUT through the first, whose operation
+    runs there for ``seconds``. Returns both, the version's path and the PUT's response."""
+    flags = [
+        "--operation-seconds",
+        str(seconds),
+        "--operation-lease-seconds",
+        "2",
+        "--log-level",
+        "debug",
+    ]
     first, second = pair(flags, flags)
     arm = Arm(first)
     path = version_path(*arm.parents(), "1.0.0")
     created = arm.put(path, version_body())
-    op = operation_id(created)
-    wait_for_line(first, f"operation {op} (provision) runs here under claim 1")
+    arm.close()
+    wait_for_line(first, f"operation {operation_id(created)} (provision) runs here under claim 1")
+    assert first.process is not None
+    return first, second, path, created
 
+
+def test_killed_instance_s_operation_is_finished_by_the_other(pair: Pair) -> None:
+    first, second, path, created = slow_version_on_the_first(pair, 3)
+    op = operation_id(created)
     assert first.process is not None
     killed_at = time.time()
     first.process.kill()
@@ -306,13 +323,8 @@ def test_killed_instance_s_operation_is_finished_by_the_other(pair: Pair) -> Non
 
 
 def test_frozen_instance_stops_the_operation_the_other_took_over(pair: Pair) -> None:
-    flags = ["--operation-seconds", "4", "--operation-lease-seconds", "2", "--log-level", "debug"]
-    first, second = pair(flags, flags)
-    arm = Arm(first)
-    path = version_path(*arm.parents(), "1.0.0")
-    created = arm.put(path, version_body())
+    first, second, path, created = slow_version_on_the_first(pair, 4)
     op = operation_id(created)
-    wait_for_line(first, f"operation {op} (provision) runs here under claim 1")
     assert first.process is not None
 
     os.kill(first.process.pid, signal.SIGSTOP)
@@ -325,7 +337,6 @@ def test_frozen_instance_stops_the_operation_the_other_took_over(pair: Pair) -> 
 
     # Woken up, the first finds its claim lapsed and stops the job without finishing it.
     wait_for_line(first, f"operation {op}", "stopping it here")
-    arm.close()
     arm = Arm(first)
     assert arm.get(path).json() == other.get(path).json()
     assert not lines_with(first, f"operation {op} (provision) ended here")

@@ -72,6 +72,30 @@ async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+async def instances(
+    store_a: Store, store_b: Store, lease_a: float, lease_b: float
+) -> tuple[OperationRunner, OperationRunner, Gate, Gate]:
+    """Two started runners, as instances "a" and "b" would have, each with a gated job."""
+    runners = []
+    jobs = []
+    for name, store, lease in (("a", store_a, lease_a), ("b", store_b, lease_b)):
+        runner = OperationRunner(store, f"instance-{name}", lease_seconds=lease)
+        job = Gate(store, name)
+        runner.register(KIND, job)
+        await runner.start()
+        runners.append(runner)
+        jobs.append(job)
+    return runners[0], runners[1], jobs[0], jobs[1]
+
+
+async def run_on(runner: OperationRunner, store: Store) -> Operation:
+    """A new operation the way a request starts one: claimed, written, then submitted."""
+    op = new_operation(runner)
+    await store.write(lambda tx: tx.put_operation(op))
+    runner.submit(op)
+    return op
+
+
 def on_postgres(url: str, body: Callable[[PostgresStore, PostgresStore], Awaitable[T]]) -> T:
     async def main() -> T:
         first, second = PostgresStore(url, pool_size=4), PostgresStore(url, pool_size=4)
@@ -97,17 +121,8 @@ def test_job_that_lost_its_claim_writes_nothing(database: str) -> None:
 
     async def body(store_a: PostgresStore, store_b: PostgresStore) -> None:
         # A renews every 20 s: within this test it never notices it lost the claim by itself.
-        runner_a = OperationRunner(store_a, "instance-a", lease_seconds=60)
-        runner_b = OperationRunner(store_b, "instance-b", lease_seconds=1.5)
-        job_a, job_b = Gate(store_a, "a"), Gate(store_b, "b")
-        runner_a.register(KIND, job_a)
-        runner_b.register(KIND, job_b)
-        await runner_a.start()
-        await runner_b.start()
-
-        op = new_operation(runner_a)
-        await store_a.write(lambda tx: tx.put_operation(op))
-        runner_a.submit(op)
+        runner_a, runner_b, job_a, job_b = await instances(store_a, store_b, 60, 1.5)
+        op = await run_on(runner_a, store_a)
         await asyncio.wait_for(job_a.started.wait(), PATIENCE)
 
         def lapse(tx: Transaction) -> None:
@@ -140,16 +155,8 @@ def test_job_that_lost_its_claim_writes_nothing(database: str) -> None:
 
 def test_running_operation_is_not_taken_over_while_renewed(database: str) -> None:
     async def body(store_a: PostgresStore, store_b: PostgresStore) -> None:
-        runner_a = OperationRunner(store_a, "instance-a", lease_seconds=1.5)
-        runner_b = OperationRunner(store_b, "instance-b", lease_seconds=1.5)
-        job_a, job_b = Gate(store_a, "a"), Gate(store_b, "b")
-        runner_a.register(KIND, job_a)
-        runner_b.register(KIND, job_b)
-        await runner_a.start()
-        await runner_b.start()
-        op = new_operation(runner_a)
-        await store_a.write(lambda tx: tx.put_operation(op))
-        runner_a.submit(op)
+        runner_a, runner_b, job_a, job_b = await instances(store_a, store_b, 1.5, 1.5)
+        op = await run_on(runner_a, store_a)
 
         # Three renewals later the claim is still A's, with its first token, and B never ran.
         seen: list[float] = []
@@ -175,16 +182,8 @@ def test_running_operation_is_not_taken_over_while_renewed(database: str) -> Non
 
 def test_clean_stop_releases_operations_for_another_instance(database: str) -> None:
     async def body(store_a: PostgresStore, store_b: PostgresStore) -> None:
-        runner_a = OperationRunner(store_a, "instance-a", lease_seconds=600)
-        runner_b = OperationRunner(store_b, "instance-b", lease_seconds=1.5)
-        job_a, job_b = Gate(store_a, "a"), Gate(store_b, "b")
-        runner_a.register(KIND, job_a)
-        runner_b.register(KIND, job_b)
-        await runner_a.start()
-        await runner_b.start()
-        op = new_operation(runner_a)
-        await store_a.write(lambda tx: tx.put_operation(op))
-        runner_a.submit(op)
+        runner_a, runner_b, job_a, job_b = await instances(store_a, store_b, 600, 1.5)
+        await run_on(runner_a, store_a)
         await asyncio.wait_for(job_a.started.wait(), PATIENCE)
 
         await runner_a.stop()
@@ -202,13 +201,8 @@ def test_clean_stop_releases_operations_for_another_instance(database: str) -> N
 
 def test_job_stops_when_its_operation_ends_elsewhere(database: str) -> None:
     async def body(store_a: PostgresStore, store_b: PostgresStore) -> None:
-        runner_a = OperationRunner(store_a, "instance-a", lease_seconds=1.5)
-        job_a = Gate(store_a, "a")
-        runner_a.register(KIND, job_a)
-        await runner_a.start()
-        op = new_operation(runner_a)
-        await store_a.write(lambda tx: tx.put_operation(op))
-        runner_a.submit(op)
+        runner_a, runner_b, job_a, _ = await instances(store_a, store_b, 1.5, 600)
+        op = await run_on(runner_a, store_a)
         await asyncio.wait_for(job_a.started.wait(), PATIENCE)
 
         # A newer request on another instance preempts the operation.
@@ -222,6 +216,7 @@ def test_job_stops_when_its_operation_ends_elsewhere(database: str) -> None:
         await until(lambda: _true(job_a.cancelled), "stopped on A")
         assert job_a.wrote == []
         await runner_a.stop()
+        await runner_b.stop()
 
     on_postgres(database, body)
 

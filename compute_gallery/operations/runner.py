@@ -223,7 +223,9 @@ class OperationRunner:
                     "took over operation %s (%s) %s",
                     op.id,
                     op.kind,
-                    "released by its holder" if former is None else f"from {former}, lapsed",
+                    "released by its holder"
+                    if former is None
+                    else f"from {former}, whose claim lapsed",
                 )
             self.submit(op)
         if at_start and claimed:
