@@ -100,7 +100,11 @@ class OperationRunner:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     def submit(self, op: Operation) -> None:
-        """Schedule ``op``, claimed by this instance; called once its claim has committed."""
+        """Schedule ``op``, claimed by this instance; called once its claim has committed.
+
+        Operations are claimed as they are made (``own``, which ``new_operation`` calls); one
+        made without a claim is left to the next claim round, a third of a lease later.
+        """
         if self._stopping or op.id in self._tasks or op.owner != self.owner:
             return
         lease = Lease(op.id, self.owner, op.lease)
