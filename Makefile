@@ -38,12 +38,14 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint azure-cli  ## the whole suite: lint, types, then every test against a real service
+	bash tools/setup-postgres.sh
 	$(BIN)/python tools/derive_schema.py --check
 	AZURE_CLI=$(abspath $(AZURE_CLI_VENV))/bin/az $(BIN)/pytest -q -n 2 -p no:cacheprovider
 
 bench: setup  ## the benchmarks in bench/, figures as ratios to a same-run baseline
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.replication
+	$(BIN)/python -m bench.instances
 
 schema: setup  ## regenerate compute_gallery/schema/galleryrp.json from ../shared/azure-spec
 	$(BIN)/python tools/derive_schema.py

@@ -20,7 +20,8 @@ class Server:
     """One service process on a free port, HTTPS with its own CA, SQLite in ``data_dir``.
 
     ``python_args`` go to the interpreter before ``-m compute_gallery``, for a profiler that
-    starts the process itself (``["-m", "cProfile", "-o", "serve.prof"]``).
+    starts the process itself (``["-m", "cProfile", "-o", "serve.prof"]``); ``args`` go to
+    ``serve`` (``["--database-url", url]``).
     """
 
     def __init__(

@@ -23,6 +23,7 @@ from .arm import apiversions, errors
 from .arm.ids import check_subscription
 from .arm.request import ArmRequest, Reply
 from .service import Service
+from .storage import SchemaTooNew, Unavailable
 
 log = logging.getLogger("compute_gallery.requests")
 
@@ -32,6 +33,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY = 4 * 1024 * 1024
+_UNAVAILABLE_RETRY_SECONDS = "2"
 
 _COMMON_HEADERS = [
     (b"cache-control", b"no-cache"),
@@ -66,7 +68,7 @@ class App:
         method: str = scope["method"]
 
         if path.startswith("/_emulator/"):
-            reply = self._emulator(method, path)
+            reply = await self._emulator(method, path)
         elif self.service.identity.serves(method, path):
             reply = self.service.identity.answer(
                 method,
@@ -157,6 +159,16 @@ class App:
             return access.visible(route, request, await handler(self.service, request))
         except errors.ArmError as error:
             return _error_reply(error)
+        except Unavailable as error:
+            log.warning("store unavailable serving %s %s: %s", method, path, error)
+            return _error_reply(
+                errors.ServiceUnavailable(
+                    "The service cannot serve the request right now: its database is "
+                    "unreachable or too busy. Retry the request after the interval in the "
+                    "Retry-After header.",
+                    headers={"Retry-After": _UNAVAILABLE_RETRY_SECONDS},
+                )
+            )
         except Exception:
             log.exception("unexpected error serving %s %s", method, path)
             return _error_reply(
@@ -186,11 +198,17 @@ class App:
                 return str(record.body["location"])
         return "global"
 
-    def _emulator(self, method: str, path: str) -> Reply:
+    async def _emulator(self, method: str, path: str) -> Reply:
         if path == "/_emulator/health":
-            if self.service.ready:
-                return Reply(200, {"status": "ok", "version": __version__})
-            return Reply(503, {"status": "starting", "version": __version__})
+            # Readiness: 200 only while the service can serve requests, its store included.
+            if not self.service.ready:
+                return Reply(503, {"status": "starting", "version": __version__})
+            problem = await self.service.store_problem()
+            if problem is not None:
+                return Reply(
+                    503, {"status": "unavailable", "reason": problem, "version": __version__}
+                )
+            return Reply(200, {"status": "ok", "version": __version__})
         if path == "/_emulator/ping":
             return Reply(200, {"ping": "pong"})
         return _error_reply(
@@ -203,6 +221,11 @@ class App:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.service.start()
+                except (Unavailable, SchemaTooNew) as error:
+                    # Expected conditions, whose messages say what to do: no traceback.
+                    log.error("the service could not start: %s", error)
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
                 except Exception as error:
                     log.exception("the service could not start")
                     await send({"type": "lifespan.startup.failed", "message": str(error)})

@@ -62,7 +62,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--database-url",
         metavar="URL",
-        help="a PostgreSQL database shared by several instances (not available yet)",
+        help="keep state in this PostgreSQL database (postgresql://USER[:PASSWORD]@HOST[:PORT]"
+        "/DATABASE) instead of SQLite in --data-dir, so that several instances behind a load "
+        "balancer share it; its schema is migrated at start. The password may also come from "
+        "PGPASSWORD or ~/.pgpass",
+    )
+    _database_flags(serve)
+    serve.add_argument(
+        "--database-pool-size",
+        type=int,
+        default=10,
+        metavar="N",
+        help="the most connections to the database this instance opens: half run writes, half "
+        "serve reads (at least 2)",
+    )
+    serve.add_argument(
+        "--operation-lease-seconds",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how long an instance's claim on a running operation lasts unrenewed (it renews "
+        "every third of it); when an instance dies, another takes its operations over after "
+        "this long",
     )
     serve.add_argument(
         "--operation-seconds",
@@ -113,7 +134,36 @@ def _parser() -> argparse.ArgumentParser:
         help="how much to log; info logs one line per request",
     )
     _replication_arguments(serve)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring a PostgreSQL database's schema up to this release, then exit",
+        description="Apply the schema migrations this release has and the database lacks, in "
+        "one transaction, then exit. serve --database-url does the same at every start; run "
+        "this to migrate ahead of a rolling upgrade, or to check a database. A database a newer "
+        "release migrated is refused.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    migrate.add_argument(
+        "--database-url",
+        metavar="URL",
+        required=True,
+        default=argparse.SUPPRESS,
+        help="the database (postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE)",
+    )
+    _database_flags(migrate)
     return parser
+
+
+def _database_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--database-wait-seconds",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to keep retrying, with backoff, a database that cannot be reached at "
+        "start before giving up",
+    )
 
 
 def _replication_arguments(serve: argparse.ArgumentParser) -> None:
@@ -251,17 +301,63 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "migrate":
+        return _migrate(args)
     return 2  # pragma: no cover - argparse rejects unknown commands first
 
 
+def _refuse(message: str) -> int:
+    print(f"compute-gallery: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_database_flags(args: argparse.Namespace) -> str | None:
+    """What is wrong with the database flags, or None."""
+    if args.database_wait_seconds < 0:
+        return "--database-wait-seconds must not be negative"
+    if args.database_url is not None:
+        from .storage.postgres import check_url
+
+        try:
+            check_url(args.database_url)
+        except ValueError as error:
+            return f"--database-url: {error}"
+    return None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    problem = _check_database_flags(args)
+    if problem:
+        return _refuse(problem)
+    configure_logging("info")
+    import asyncio
+
+    from .storage import SchemaTooNew, Unavailable
+    from .storage.migrations import LATEST
+    from .storage.postgres import reach_and_migrate, redacted
+
+    try:
+        applied = asyncio.run(reach_and_migrate(args.database_url, args.database_wait_seconds))
+    except (Unavailable, SchemaTooNew) as error:
+        print(f"compute-gallery: {error}", file=sys.stderr)
+        return 1
+    where = redacted(args.database_url)
+    for step in applied:
+        print(f"applied migration {step.version}: {step.name}")
+    print(f"{where} is at schema version {LATEST}" + ("" if applied else " already; nothing to do"))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
-    if args.database_url:
-        print(
-            "compute-gallery: --database-url (PostgreSQL) is not available in this release; "
-            "run without it to use the embedded SQLite store.",
-            file=sys.stderr,
-        )
-        return 2
+    problem = _check_database_flags(args)
+    if problem:
+        return _refuse(problem)
+    if args.database_url and args.in_memory:
+        return _refuse("--in-memory and --database-url exclude each other; choose one store")
+    if args.database_pool_size < 2:
+        return _refuse("--database-pool-size must be at least 2 (one write, one read)")
+    if args.operation_lease_seconds < 1:
+        return _refuse("--operation-lease-seconds must be at least 1")
     if args.operation_seconds < 0:
         print("compute-gallery: --operation-seconds must not be negative", file=sys.stderr)
         return 2
@@ -299,6 +395,10 @@ def _serve(args: argparse.Namespace) -> int:
         identity_config=args.identity_config,
         trusted_issuers=tuple(args.trust_issuer),
         replication=replication,
+        database_url=args.database_url,
+        database_pool_size=args.database_pool_size,
+        database_wait_seconds=args.database_wait_seconds,
+        operation_lease_seconds=args.operation_lease_seconds,
     )
     from .server import run
 
@@ -321,6 +421,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The database driver's pool logs every connection it lends at DEBUG: no news to us.
+    logging.getLogger("psycopg").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -74,7 +74,12 @@ def run(settings: Settings) -> int:
         }
         lines.append(f"CA certificate to trust: {certificates.ca_cert}")
     lines.extend(identity_banner(service.identity, settings))
-    store = "in memory" if settings.in_memory else f"in {settings.data_dir}"
+    if settings.database_url:
+        from .storage.postgres import redacted
+
+        store = f"in PostgreSQL at {redacted(settings.database_url)}"
+    else:
+        store = "in memory" if settings.in_memory else f"in {settings.data_dir}"
     lines.append(f"state: {store}")
     # The banner is the command's output, not a log line: scripts read the endpoint from it.
     print("\n".join(lines), flush=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from functools import partial
 
 from . import clock
@@ -18,7 +21,7 @@ from .resources.gallery_application_versions import GalleryApplicationVersions
 from .resources.gallery_applications import GalleryApplications
 from .resources.tracked import DELETE_KIND, PROVISION_KIND, ComputeResource
 from .settings import Settings
-from .storage import Operation, Store
+from .storage import Operation, Store, Unavailable
 from .storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -29,10 +32,31 @@ _GALLERIES = _RG + "/providers/Microsoft.Compute/galleries"
 _APPLICATIONS = _GALLERIES + "/{galleryName}/applications"
 _VERSIONS = _APPLICATIONS + "/{galleryApplicationName}/versions"
 _PRUNE_EVERY_SECONDS = 3600.0
+# How long a readiness check waits for the store.
+_CHECK_SECONDS = 3.0
+
+
+def _instance_name(settings: Settings) -> str:
+    """How this instance signs the operations it runs.
+
+    With SQLite the process is the store's only user, and a restarted one picks up its own
+    operations at once. Instances sharing PostgreSQL each get a name no other one has had.
+    """
+    if not settings.database_url:
+        return "local"
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def open_store(settings: Settings) -> Store:
-    """The store the settings name: SQLite in the data directory, or in memory."""
+    """The store the settings name: PostgreSQL, SQLite in the data directory, or in memory."""
+    if settings.database_url:
+        from .storage.postgres import PostgresStore
+
+        return PostgresStore(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            wait_seconds=settings.database_wait_seconds,
+        )
     if settings.in_memory:
         return SqliteStore(None)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +70,9 @@ class Service:
         self.settings = settings
         self.store = store if store is not None else open_store(settings)
         self.identity = Identity(settings)
-        self.runner = OperationRunner(self.store)
+        self.runner = OperationRunner(
+            self.store, _instance_name(settings), settings.operation_lease_seconds
+        )
         self.replication = Replicator(settings, self.store)
         self.galleries = Galleries()
         self.applications = GalleryApplications()
@@ -168,12 +194,26 @@ class Service:
 
     async def _prune_forever(self) -> None:
         while True:
-            removed = await self.store.prune_operations(
-                clock.time() - self.settings.operation_retention_seconds
-            )
-            if removed:
-                log.info("forgot %d finished operations", removed)
+            try:
+                removed = await self.store.prune_operations(
+                    clock.time() - self.settings.operation_retention_seconds
+                )
+            except Unavailable as error:
+                log.warning("could not forget finished operations: %s", error)
+            else:
+                if removed:
+                    log.info("forgot %d finished operations", removed)
             await asyncio.sleep(_PRUNE_EVERY_SECONDS)
+
+    async def store_problem(self) -> str | None:
+        """Why the store cannot serve requests now (unreachable), or None."""
+        try:
+            await asyncio.wait_for(self.store.check(), _CHECK_SECONDS)
+        except Unavailable as error:
+            return str(error)
+        except TimeoutError:
+            return f"the store did not answer within {_CHECK_SECONDS:g} s"
+        return None
 
     def resource_for(self, stored_type: str) -> ComputeResource:
         """The resource type of a stored record (``record.type`` is lower-cased)."""

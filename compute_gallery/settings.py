@@ -66,3 +66,12 @@ class Settings:
     # OpenID discovery documents of issuers whose tokens strict mode accepts too.
     trusted_issuers: tuple[str, ...] = ()
     replication: ReplicationSettings = field(default_factory=ReplicationSettings)
+    # A PostgreSQL URL: the store several instances share, instead of SQLite in data_dir.
+    database_url: str | None = None
+    # The most database connections an instance opens (half write, half read).
+    database_pool_size: int = 10
+    # How long to keep trying to reach the database at start before giving up.
+    database_wait_seconds: float = 60.0
+    # How long an instance's claim on an operation lasts unrenewed; another instance takes
+    # over the operations of one that stopped renewing after this long.
+    operation_lease_seconds: float = 15.0

@@ -1,4 +1,8 @@
-"""Fixtures: one service process per test session, plus SDK and REST clients for it."""
+"""Fixtures: service processes on each store, plus SDK and REST clients for them.
+
+Every fixture that starts a service runs its tests twice: on the embedded SQLite store and
+on PostgreSQL (one server per test session, one database per service process).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 
 from . import support
 from .azurite import Azurite
+from .postgres import PostgresServer
 from .support import SUBSCRIPTION, Arm, FakeCredential, ServiceProcess
+
+STORES = ["sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session")
@@ -34,15 +41,40 @@ def package_source(azurite: Azurite) -> str:
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    process = ServiceProcess(tmp_path_factory.mktemp("service")).start()
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session, started on first use."""
+    server = PostgresServer().start()
+    yield server
+    server.remove()
+
+
+def _on_store(process: ServiceProcess, request: pytest.FixtureRequest) -> ServiceProcess:
+    if request.param == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        process.database_url = server.create_database()
+    return process
+
+
+@pytest.fixture(scope="session", params=STORES)
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    process = _on_store(ServiceProcess(tmp_path_factory.mktemp("service")), request).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(params=STORES)
+def fresh_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A service of the test's own, for restarts and settings other tests must not see."""
+    process = _on_store(ServiceProcess(tmp_path / "data"), request)
     yield process
     process.stop()
 
 
 @pytest.fixture
-def fresh_service(tmp_path: Path) -> Iterator[ServiceProcess]:
-    """A service of the test's own, for restarts and settings other tests must not see."""
+def sqlite_service(tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A service of the test's own on SQLite, for what only the embedded store has."""
     process = ServiceProcess(tmp_path / "data")
     yield process
     process.stop()

@@ -44,6 +44,8 @@ class ServiceProcess:
     args: list[str] = field(default_factory=list)
     # Environment variables the process gets besides the test run's own.
     env: dict[str, str] = field(default_factory=dict)
+    # A PostgreSQL database to keep state in instead of SQLite in data_dir.
+    database_url: str | None = None
     process: subprocess.Popen[str] | None = None
     endpoint: str = ""
     ca_cert: str | None = None
@@ -66,6 +68,7 @@ class ServiceProcess:
             # Tests read sources from this machine only: a stray URL is never looked up.
             "--source-host",
             "127.0.0.1",
+            *(["--database-url", self.database_url] if self.database_url else []),
             *self.args,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)

@@ -26,7 +26,7 @@ def test_help_lists_commands_and_flags() -> None:
     top = _run("--help")
     serve = _run("serve", "--help")
 
-    assert top.returncode == 0 and "serve" in top.stdout
+    assert top.returncode == 0 and "serve" in top.stdout and "migrate" in top.stdout
     assert serve.returncode == 0
     for flag in (
         "--host",
@@ -48,6 +48,9 @@ def test_help_lists_commands_and_flags() -> None:
         "--source-timeout",
         "--max-package-size",
         "--max-config-size",
+        "--database-pool-size",
+        "--database-wait-seconds",
+        "--operation-lease-seconds",
     ):
         assert flag in serve.stdout
 
@@ -59,10 +62,45 @@ def test_version_prints_the_package_version() -> None:
     assert result.stdout.strip() == f"compute-gallery {__version__}"
 
 
-def test_serve_refuses_database_url_with_a_clear_message(tmp_path: Path) -> None:
-    result = _run("serve", "--data-dir", str(tmp_path), "--database-url", "postgresql://x/y")
+def test_serve_refuses_a_database_url_that_is_not_postgresql(tmp_path: Path) -> None:
+    result = _run("serve", "--data-dir", str(tmp_path), "--database-url", "mysql://u:pw@x/y")
     assert result.returncode == 2
-    assert "--database-url" in result.stderr and "SQLite" in result.stderr
+    assert "--database-url" in result.stderr and "postgresql://" in result.stderr
+    assert "pw" not in result.stderr
+
+
+def test_serve_refuses_database_url_with_in_memory(tmp_path: Path) -> None:
+    result = _run(
+        "serve", "--data-dir", str(tmp_path), "--in-memory", "--database-url", "postgresql://x/y"
+    )
+    assert result.returncode == 2
+    assert "--in-memory" in result.stderr and "--database-url" in result.stderr
+
+
+def test_serve_refuses_a_pool_of_one(tmp_path: Path) -> None:
+    result = _run(
+        "serve",
+        "--data-dir",
+        str(tmp_path),
+        "--database-url",
+        "postgresql://x/y",
+        "--database-pool-size",
+        "1",
+    )
+    assert result.returncode == 2
+    assert "--database-pool-size must be at least 2" in result.stderr
+
+
+def test_migrate_help_names_its_flags() -> None:
+    result = _run("migrate", "--help")
+    assert result.returncode == 0
+    assert "--database-url" in result.stdout and "--database-wait-seconds" in result.stdout
+
+
+def test_migrate_without_database_url_is_refused() -> None:
+    result = _run("migrate")
+    assert result.returncode == 2
+    assert "--database-url" in result.stderr
 
 
 def test_serve_refuses_negative_operation_seconds(tmp_path: Path) -> None:

@@ -128,7 +128,9 @@ def test_restart_after_sigterm_keeps_every_resource(fresh_service: ServiceProces
 def test_restart_after_sigkill_resumes_unfinished_operations(
     fresh_service: ServiceProcess,
 ) -> None:
-    fresh_service.args = ["--operation-seconds", "2"]
+    # On PostgreSQL the restarted process is another instance: it takes the operations over
+    # once the killed one's claims lapse.
+    fresh_service.args = ["--operation-seconds", "2", "--operation-lease-seconds", "2"]
     service = fresh_service.start()
     arm = Arm(service)
     group, gallery, application = unique("rg"), unique("gal"), unique("app")
@@ -173,9 +175,9 @@ def test_restart_keeps_ca_certificate(fresh_service: ServiceProcess) -> None:
         assert resources.resource_groups.check_existence(unique("rg")) is False
 
 
-def test_restart_in_memory_forgets_every_resource(fresh_service: ServiceProcess) -> None:
-    fresh_service.args = ["--in-memory"]
-    service = fresh_service.start()
+def test_restart_in_memory_forgets_every_resource(sqlite_service: ServiceProcess) -> None:
+    sqlite_service.args = ["--in-memory"]
+    service = sqlite_service.start()
     with compute_client(service) as compute, resource_client(service) as resources:
         group, gallery, application, _ = create_everything(compute, resources)
 

@@ -1,4 +1,6 @@
-"""The SQLite store on its own: atomic writes, serial rules, paging, persistence, memory mode."""
+"""The stores on their own: atomic writes, serial rules, paging; SQLite's persistence and memory
+mode. Every test of the storage interface runs on SQLite (on disk and in memory) and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,12 +8,14 @@ import asyncio
 import os
 import threading
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from compute_gallery.storage import Operation, Record, Transaction
+from compute_gallery.storage import Operation, Record, Store, Transaction
+from compute_gallery.storage.postgres import PostgresStore
 from compute_gallery.storage.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -28,7 +32,10 @@ def operation(op_id: str, status: str = "InProgress") -> Operation:
     return Operation(op_id, "provision", "s", "eastus", "k", "K", "2025-03-03", status=status)
 
 
-def run(store: SqliteStore, body: Callable[[SqliteStore], Awaitable[T]]) -> T:
+S = TypeVar("S", bound=Store)
+
+
+def run(store: S, body: Callable[[S], Awaitable[T]]) -> T:
     async def main() -> T:
         await store.open()
         try:
@@ -39,13 +46,15 @@ def run(store: SqliteStore, body: Callable[[SqliteStore], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-@pytest.fixture(params=["disk", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> SqliteStore:
+@pytest.fixture(params=["disk", "memory", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "postgres":
+        return PostgresStore(request.getfixturevalue("postgres").create_database(), pool_size=4)
     return SqliteStore(tmp_path / "store.db" if request.param == "disk" else None)
 
 
-def test_write_is_visible_to_reads(store: SqliteStore) -> None:
-    async def body(s: SqliteStore) -> Record | None:
+def test_write_is_visible_to_reads(store: Store) -> None:
+    async def body(s: Store) -> Record | None:
         await s.write(lambda tx: tx.put(record("a")))
         return await s.get(record("a").key)
 
@@ -53,13 +62,13 @@ def test_write_is_visible_to_reads(store: SqliteStore) -> None:
     assert found is not None and found.body == {"name": "a", "n": 1}
 
 
-def test_write_that_raises_leaves_nothing(store: SqliteStore) -> None:
+def test_write_that_raises_leaves_nothing(store: Store) -> None:
     def broken(tx: Transaction) -> None:
         tx.put(record("a"))
         tx.put_operation(operation("op"))
         raise ValueError("rule failed")
 
-    async def body(s: SqliteStore) -> tuple[Record | None, Operation | None]:
+    async def body(s: Store) -> tuple[Record | None, Operation | None]:
         with pytest.raises(ValueError, match="rule failed"):
             await s.write(broken)
         return await s.get(record("a").key), await s.get_operation("op")
@@ -67,12 +76,12 @@ def test_write_that_raises_leaves_nothing(store: SqliteStore) -> None:
     assert run(store, body) == (None, None)
 
 
-def test_failed_write_does_not_undo_others_in_its_batch(store: SqliteStore) -> None:
+def test_failed_write_does_not_undo_others_in_its_batch(store: Store) -> None:
     def broken(tx: Transaction) -> None:
         tx.put(record("bad"))
         raise ValueError("no")
 
-    async def body(s: SqliteStore) -> list[str]:
+    async def body(s: Store) -> list[str]:
         results = await asyncio.gather(
             s.write(lambda tx: tx.put(record("one"))),
             s.write(broken),
@@ -85,7 +94,7 @@ def test_failed_write_does_not_undo_others_in_its_batch(store: SqliteStore) -> N
     assert run(store, body) == ["one", "two"]
 
 
-def test_write_sees_its_own_writes(store: SqliteStore) -> None:
+def test_write_sees_its_own_writes(store: Store) -> None:
     def body_of_write(tx: Transaction) -> list[object]:
         tx.put(record("a"))
         seen: list[object] = [tx.get(record("a").key)]
@@ -95,7 +104,7 @@ def test_write_sees_its_own_writes(store: SqliteStore) -> None:
         seen.append(tx.get_operation("op"))
         return seen
 
-    async def body(s: SqliteStore) -> list[object]:
+    async def body(s: Store) -> list[object]:
         return await s.write(body_of_write)
 
     put, deleted, op = run(store, body)
@@ -104,13 +113,13 @@ def test_write_sees_its_own_writes(store: SqliteStore) -> None:
     assert isinstance(op, Operation) and op.status == "InProgress"
 
 
-def test_failed_write_is_invisible_to_later_writes_in_its_batch(store: SqliteStore) -> None:
+def test_failed_write_is_invisible_to_later_writes_in_its_batch(store: Store) -> None:
     def broken(tx: Transaction) -> None:
         tx.put(record("bad"))
         tx.put_operation(operation("bad-op"))
         raise ValueError("no")
 
-    async def body(s: SqliteStore) -> tuple[object, object]:
+    async def body(s: Store) -> tuple[object, object]:
         results = await asyncio.gather(
             s.write(broken),
             s.write(lambda tx: (tx.get(record("bad").key), tx.get_operation("bad-op"))),
@@ -124,7 +133,7 @@ def test_failed_write_is_invisible_to_later_writes_in_its_batch(store: SqliteSto
     assert run(store, body) == (None, None)
 
 
-def test_failed_write_after_a_query_leaves_nothing(store: SqliteStore) -> None:
+def test_failed_write_after_a_query_leaves_nothing(store: Store) -> None:
     """first_child puts the write's rows into the database early; they still roll back."""
     gallery = record("g")
 
@@ -133,7 +142,7 @@ def test_failed_write_after_a_query_leaves_nothing(store: SqliteStore) -> None:
         assert tx.first_child(gallery.key) is not None
         raise ValueError("rule failed")
 
-    async def body(s: SqliteStore) -> tuple[Record | None, Record | None]:
+    async def body(s: Store) -> tuple[Record | None, Record | None]:
         await s.write(lambda tx: tx.put(gallery))
         with pytest.raises(ValueError, match="rule failed"):
             await s.write(broken)
@@ -143,13 +152,13 @@ def test_failed_write_after_a_query_leaves_nothing(store: SqliteStore) -> None:
     assert run(store, body) == (None, None)
 
 
-def test_changing_a_read_record_without_put_changes_nothing(store: SqliteStore) -> None:
+def test_changing_a_read_record_without_put_changes_nothing(store: Store) -> None:
     def meddle(tx: Transaction) -> None:
         found = tx.get(record("a").key)
         assert found is not None
         found.body["n"] = 99
 
-    async def body(s: SqliteStore) -> tuple[object, object]:
+    async def body(s: Store) -> tuple[object, object]:
         await s.write(lambda tx: tx.put(record("a")))
         await s.write(meddle)
         inside = await s.write(lambda tx: tx.get(record("a").key))
@@ -160,7 +169,7 @@ def test_changing_a_read_record_without_put_changes_nothing(store: SqliteStore) 
     assert isinstance(outside, Record) and outside.body["n"] == 1
 
 
-def test_delete_tree_hides_descendants_read_earlier(store: SqliteStore) -> None:
+def test_delete_tree_hides_descendants_read_earlier(store: Store) -> None:
     gallery = record("g")
     child = record("a", parent=gallery.key)
 
@@ -168,7 +177,7 @@ def test_delete_tree_hides_descendants_read_earlier(store: SqliteStore) -> None:
         tx.delete_tree(gallery.key)
         return tx.get(gallery.key), tx.get(child.key)
 
-    async def body(s: SqliteStore) -> tuple[Record | None, Record | None]:
+    async def body(s: Store) -> tuple[Record | None, Record | None]:
         await s.write(lambda tx: (tx.put(gallery), tx.put(child)))
         # Read both inside a write first, so that they are cached.
         await s.write(lambda tx: (tx.get(gallery.key), tx.get(child.key)))
@@ -177,14 +186,14 @@ def test_delete_tree_hides_descendants_read_earlier(store: SqliteStore) -> None:
     assert run(store, body) == (None, None)
 
 
-def test_concurrent_read_modify_writes_are_serial(store: SqliteStore) -> None:
+def test_concurrent_read_modify_writes_are_serial(store: Store) -> None:
     def increment(tx: Transaction) -> None:
         found = tx.get(record("counter").key)
         current = found if found is not None else record("counter")
         current.body["n"] = current.body["n"] + 1 if found else 1
         tx.put(current)
 
-    async def body(s: SqliteStore) -> int:
+    async def body(s: Store) -> int:
         await asyncio.gather(*(s.write(increment) for _ in range(200)))
         found = await s.get(record("counter").key)
         assert found is not None
@@ -193,7 +202,22 @@ def test_concurrent_read_modify_writes_are_serial(store: SqliteStore) -> None:
     assert run(store, body) == 200
 
 
-def test_delete_tree_removes_descendants_only(store: SqliteStore) -> None:
+def test_write_functions_run_in_their_callers_context(store: Store) -> None:
+    """Writes from several tasks (one SQLite batch) each see their own caller's variables:
+    the operation runner's claim on an operation travels so."""
+    caller: ContextVar[str] = ContextVar("caller")
+
+    async def body(s: Store) -> list[str]:
+        async def write_as(name: str) -> str:
+            caller.set(name)
+            return await s.write(lambda tx: caller.get())
+
+        return list(await asyncio.gather(*(write_as(name) for name in "abcd")))
+
+    assert run(store, body) == ["a", "b", "c", "d"]
+
+
+def test_delete_tree_removes_descendants_only(store: Store) -> None:
     gallery = record("g")
     child = record("a", parent=gallery.key)
     grandchild = record("v", parent=child.key)
@@ -203,7 +227,7 @@ def test_delete_tree_removes_descendants_only(store: SqliteStore) -> None:
         for item in (gallery, child, grandchild, sibling):
             tx.put(item)
 
-    async def body(s: SqliteStore) -> tuple[int, list[str]]:
+    async def body(s: Store) -> tuple[int, list[str]]:
         await s.write(seed)
         removed = await s.write(lambda tx: tx.delete_tree(gallery.key))
         left = [r.key for r in await s.list_children(PARENT.lower(), "t", None, 10)]
@@ -214,10 +238,10 @@ def test_delete_tree_removes_descendants_only(store: SqliteStore) -> None:
     assert left == [sibling.key]
 
 
-def test_first_child_finds_a_direct_child(store: SqliteStore) -> None:
+def test_first_child_finds_a_direct_child(store: Store) -> None:
     gallery = record("g")
 
-    async def body(s: SqliteStore) -> tuple[Record | None, Record | None]:
+    async def body(s: Store) -> tuple[Record | None, Record | None]:
         await s.write(lambda tx: tx.put(gallery))
         before = await s.write(lambda tx: tx.first_child(gallery.key))
         await s.write(lambda tx: tx.put(record("a", parent=gallery.key)))
@@ -229,14 +253,14 @@ def test_first_child_finds_a_direct_child(store: SqliteStore) -> None:
     assert after is not None and after.body["name"] == "a"
 
 
-def test_list_pages_in_key_order(store: SqliteStore) -> None:
+def test_list_pages_in_key_order(store: Store) -> None:
     names = [f"r{i:02d}" for i in range(7)]
 
     def seed(tx: Transaction) -> None:
         for name in reversed(names):
             tx.put(record(name))
 
-    async def body(s: SqliteStore) -> list[list[str]]:
+    async def body(s: Store) -> list[list[str]]:
         await s.write(seed)
         pages, after = [], None
         while True:
@@ -249,8 +273,8 @@ def test_list_pages_in_key_order(store: SqliteStore) -> None:
     assert run(store, body) == [names[0:3], names[3:6], names[6:7]]
 
 
-def test_list_by_subscription_filters_type(store: SqliteStore) -> None:
-    async def body(s: SqliteStore) -> list[str]:
+def test_list_by_subscription_filters_type(store: Store) -> None:
+    async def body(s: Store) -> list[str]:
         await s.write(lambda tx: tx.put(record("x", type_="galleries")))
         await s.write(lambda tx: tx.put(record("y", type_="other")))
         return [r.body["name"] for r in await s.list_by_subscription("s", "galleries", None, 10)]
@@ -258,8 +282,8 @@ def test_list_by_subscription_filters_type(store: SqliteStore) -> None:
     assert run(store, body) == ["x"]
 
 
-def test_unfinished_operations_and_pruning(store: SqliteStore) -> None:
-    async def body(s: SqliteStore) -> tuple[list[str], int, Operation | None]:
+def test_unfinished_operations_and_pruning(store: Store) -> None:
+    async def body(s: Store) -> tuple[list[str], int, Operation | None]:
         await s.write(lambda tx: tx.put_operation(operation("running")))
         await s.write(lambda tx: tx.put_operation(operation("done", status="Succeeded")))
         unfinished = [op.id for op in await s.unfinished_operations()]
@@ -309,7 +333,7 @@ def test_write_is_answered_only_after_the_wal_is_synced(
         real_fsync(fd)
         synced.append(fd)
 
-    async def body(s: SqliteStore) -> tuple[bool, bool, Record | None]:
+    async def body(s: Store) -> tuple[bool, bool, Record | None]:
         monkeypatch.setattr(os, "fsync", slow_fsync)
         write = asyncio.ensure_future(s.write(lambda tx: tx.put(record("a"))))
         await asyncio.sleep(0.2)
@@ -336,7 +360,7 @@ def test_failed_sync_fails_the_writes_it_covers(
     def broken_fsync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    async def body(s: SqliteStore) -> None:
+    async def body(s: Store) -> None:
         await s.write(lambda tx: tx.put(record("a")))
         monkeypatch.setattr(os, "fsync", broken_fsync)
         try:

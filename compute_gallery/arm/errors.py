@@ -183,6 +183,11 @@ class InternalServerError(ArmError):
     code = "InternalServerError"
 
 
+class ServiceUnavailable(ArmError):
+    status = 503
+    code = "ServiceUnavailable"
+
+
 def required_parameter_missing(path: str) -> InvalidParameter:
     """Compute's error for a required property that is absent or null."""
     return InvalidParameter(f"Required parameter '{path}' is missing (null).", target=path)

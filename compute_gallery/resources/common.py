@@ -272,9 +272,9 @@ def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
 def new_operation(
     service: Service, rid: ResourceId, kind: str, location: str, api_version: str
 ) -> Operation:
-    """A durable operation, due after the configured operation time."""
+    """A durable operation, due after the configured operation time, claimed by this instance."""
     now = clock.time()
-    return Operation(
+    op = Operation(
         id=guids.sequential_guid(),
         kind=kind,
         subscription=rid.subscription,
@@ -285,6 +285,7 @@ def new_operation(
         start_time=clock.iso(now),
         due=now + service.settings.operation_seconds,
     )
+    return service.runner.own(op)
 
 
 def envelope(

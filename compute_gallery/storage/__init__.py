@@ -4,7 +4,8 @@ Reads are single look-ups or pages. Every write is a function run against a
 ``Transaction``: the store runs it atomically and serially with respect to every other
 write to the same data, so a rule checked inside it (a parent exists, a name is free, a
 resource has no children) still holds when its writes become visible. A write that raises
-leaves nothing behind. Implementations: ``sqlite`` (default, on disk or in memory).
+leaves nothing behind. Implementations: ``sqlite`` (default, on disk or in memory) and
+``postgres`` (one database shared by several instances).
 """
 
 from __future__ import annotations
@@ -54,10 +55,24 @@ class Operation:
     error: dict[str, Any] | None = None
     due: float = 0.0
     payload: dict[str, Any] = field(default_factory=dict)
+    # The instance running the operation, the fencing token of its claim (it grows with each
+    # claim, so a write by an earlier holder can be told apart), and when the claim lapses
+    # unless renewed (epoch seconds). See ``operations.leases``.
+    owner: str | None = None
+    lease: int = 0
+    lease_until: float = 0.0
 
     @property
     def finished(self) -> bool:
         return self.status != "InProgress"
+
+
+class Unavailable(Exception):
+    """The store cannot be reached now (its database is down or unreachable); retry later."""
+
+
+class SchemaTooNew(RuntimeError):
+    """The store was written by a newer release, whose data this one must not change."""
 
 
 class Transaction(Protocol):
@@ -106,7 +121,15 @@ class Store(Protocol):
         """Every operation still InProgress, oldest due first: the runner's work after a start."""
 
     async def write(self, fn: Callable[[Transaction], T]) -> T:
-        """Run ``fn`` atomically; return its result or raise what it raised, writing nothing."""
+        """Run ``fn`` atomically; return its result or raise what it raised, writing nothing.
+
+        ``fn`` runs in the caller's context (its context variables), and may run more than
+        once: a store may roll it back and run it again when a concurrent write conflicts. It
+        must therefore act only through ``tx`` and change nothing outside it.
+        """
 
     async def prune_operations(self, finished_before: float) -> int:
         """Forget finished operations whose end is older than ``finished_before`` (epoch)."""
+
+    async def check(self) -> None:
+        """Raise ``Unavailable`` unless the store can serve requests now (readiness)."""

@@ -16,6 +16,7 @@ and nothing is synced.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import sqlite3
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from . import Operation, Record, Transaction
+from . import Operation, Record, SchemaTooNew, Transaction, Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def _prepare(conn: sqlite3.Connection, *, on_disk: bool) -> None:
     if version is None:
         conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
     elif int(version[0]) > SCHEMA_VERSION:
-        raise RuntimeError(
+        raise SchemaTooNew(
             f"the data directory was written by a newer compute-gallery "
             f"(store schema {version[0]}, this one knows {SCHEMA_VERSION})"
         )
@@ -263,11 +264,13 @@ class _Transaction:
 
 
 class _Job:
-    __slots__ = ("error", "fn", "future", "result")
+    __slots__ = ("context", "error", "fn", "future", "result")
 
     def __init__(self, fn: Callable[[Any], Any], future: asyncio.Future[Any]) -> None:
         self.fn = fn
         self.future = future
+        # A batch runs in one callback; each write function still sees its own caller's context.
+        self.context = contextvars.copy_context()
         self.result: Any = None
         self.error: BaseException | None = None
 
@@ -400,6 +403,12 @@ class SqliteStore:
 
         return await self.write(run)
 
+    async def check(self) -> None:
+        try:
+            self._read_connection().execute("SELECT 1").fetchone()
+        except sqlite3.Error as error:
+            raise Unavailable(f"the SQLite store cannot be read: {error}") from error
+
     # -- writes -------------------------------------------------------------------------
 
     async def write(self, fn: Callable[[Transaction], T]) -> T:
@@ -439,7 +448,7 @@ class SqliteStore:
             self._uncommitted.extend(jobs)
             for job in jobs:
                 try:
-                    job.result = job.fn(tx)
+                    job.result = job.context.run(job.fn, tx)
                 except Exception as error:
                     job.error = error
                     tx.abandon_job()
