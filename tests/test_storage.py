@@ -370,3 +370,79 @@ def test_failed_sync_fails_the_writes_it_covers(
             monkeypatch.undo()
 
     run(store, body)
+
+
+_SCHEMA_1 = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE resources (
+    key TEXT PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, parent_key TEXT NOT NULL,
+    subscription TEXT NOT NULL, operation_id TEXT, body BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX resources_by_parent ON resources (parent_key, type, key);
+CREATE INDEX resources_by_subscription ON resources (subscription, type, key);
+CREATE TABLE operations (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, due REAL NOT NULL, ended REAL,
+    body BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX operations_by_status ON operations (status, due);
+INSERT INTO meta VALUES ('schema', '1');
+"""
+
+
+def test_store_of_the_first_schema_is_migrated_with_its_data(tmp_path: Path) -> None:
+    import sqlite3
+
+    import orjson
+
+    from compute_gallery.storage.sqlite import SCHEMA_VERSION, _operation_row
+
+    path = tmp_path / "store.db"
+    kept = record("kept")
+    op = operation("op-1")
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_SCHEMA_1)
+        conn.execute(
+            "INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kept.key, kept.id, kept.type, kept.parent_key, "s", "op-1", orjson.dumps(kept.body)),
+        )
+        conn.execute("INSERT INTO operations VALUES (?, ?, ?, ?, ?)", _operation_row(op))
+
+    async def body(s: Store) -> tuple[Record | None, Operation | None, list[Operation]]:
+        return await s.get(kept.key), await s.get_operation("op-1"), await s.unfinished_operations()
+
+    found, found_op, unfinished = run(SqliteStore(path), body)
+    assert found is not None and found.body == kept.body and found.operation_id == "op-1"
+    assert found_op is not None and found_op.status == "InProgress"
+    assert [o.id for o in unfinished] == ["op-1"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
+        tables = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        assert not [name for name, sql in tables if "WITHOUT ROWID" in sql or "_1" in name]
+    # Opening it again finds it migrated and changes nothing.
+    assert run(SqliteStore(path), lambda s: s.get(kept.key)) == found
+
+
+def test_wal_is_checkpointed_by_the_sync_thread(tmp_path: Path) -> None:
+    import sqlite3
+
+    from compute_gallery.storage import sqlite as sqlite_store
+
+    path = tmp_path / "store.db"
+    checkpointed_on: list[str] = []
+    real_checkpoint = SqliteStore._checkpoint
+
+    def watched(self: SqliteStore) -> None:
+        checkpointed_on.append(threading.current_thread().name)
+        real_checkpoint(self)
+
+    async def body(s: Store) -> None:
+        for index in range(sqlite_store._CHECKPOINT_EVERY + 1):
+            await s.write(lambda tx, index=index: tx.put(record(f"r{index}")))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqliteStore, "_checkpoint", watched)
+        run(SqliteStore(path), body)
+    assert checkpointed_on and all(name.startswith("sqlite-sync") for name in checkpointed_on)
+    with sqlite3.connect(path) as conn:
+        count = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
+    assert count == sqlite_store._CHECKPOINT_EVERY + 1

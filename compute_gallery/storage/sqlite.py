@@ -6,7 +6,8 @@ it commits. The COMMIT hands the batch to the WAL file (``synchronous=NORMAL``: 
 its own); the sync thread then fsyncs the WAL, and only then are the batch's writers
 answered. Writes arriving during that fsync run at once in the next open transaction, which
 commits as soon as the fsync ends: one fsync serves every write that arrived while the
-previous one ran, and the event loop never waits for the disk. Reads use their own
+previous one ran, and the event loop never waits for the disk. The sync thread also
+checkpoints the WAL into the database file now and then, between two commits. Reads use their own
 connection and see committed data (WAL snapshots), which may include a batch whose fsync is
 still running: a power loss at that moment can lose a write that a reader saw, never one
 that its writer was told of. In memory there is one connection, each batch commits at once
@@ -33,11 +34,15 @@ from . import Operation, Record, SchemaTooNew, Transaction, Unavailable
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MAX_BATCH = 128
+# Commits between two checkpoints of the WAL into the database file (by the sync thread).
+_CHECKPOINT_EVERY = 64
 
+# Rowid tables: a row up to about 4 KiB stays in its leaf page. (In a WITHOUT ROWID table a
+# row over about 1 KiB, such as most version bodies, spills into an overflow page, and every
+# replacement then writes two pages to the WAL instead of one.)
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (
     key TEXT PRIMARY KEY,
     id TEXT NOT NULL,
@@ -46,7 +51,7 @@ CREATE TABLE IF NOT EXISTS resources (
     subscription TEXT NOT NULL,
     operation_id TEXT,
     body BLOB NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS resources_by_parent ON resources (parent_key, type, key);
 CREATE INDEX IF NOT EXISTS resources_by_subscription ON resources (subscription, type, key);
 CREATE TABLE IF NOT EXISTS operations (
@@ -55,9 +60,30 @@ CREATE TABLE IF NOT EXISTS operations (
     due REAL NOT NULL,
     ended REAL,
     body BLOB NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS operations_by_status ON operations (status, due);
 """
+
+# From schema 1 (the same tables WITHOUT ROWID) to 2, in one transaction.
+_MIGRATE_FROM_1 = (
+    """
+BEGIN IMMEDIATE;
+DROP INDEX resources_by_parent;
+DROP INDEX resources_by_subscription;
+DROP INDEX operations_by_status;
+ALTER TABLE resources RENAME TO resources_1;
+ALTER TABLE operations RENAME TO operations_1;
+"""
+    + _SCHEMA
+    + """
+INSERT INTO resources SELECT * FROM resources_1;
+INSERT INTO operations SELECT * FROM operations_1;
+DROP TABLE resources_1;
+DROP TABLE operations_1;
+UPDATE meta SET value = '2' WHERE name = 'schema';
+COMMIT;
+"""
+)
 
 _RESOURCE_COLUMNS = "key, id, type, parent_key, subscription, operation_id, body"
 
@@ -84,20 +110,31 @@ def _connect(target: str) -> sqlite3.Connection:
 
 
 def _prepare(conn: sqlite3.Connection, *, on_disk: bool) -> None:
-    """Journal settings and the schema; refuse a database a newer release wrote."""
+    """Journal settings and the schema; migrate an older one, refuse one a newer release wrote."""
     if on_disk:
         conn.execute("PRAGMA journal_mode = WAL")
-        # The WAL is fsynced by the store's sync thread before any write is answered.
+        # The WAL is fsynced by the store's sync thread before any write is answered, and
+        # checkpointed by that thread too, so the event loop never copies pages or waits.
         conn.execute("PRAGMA synchronous = NORMAL")
-    conn.executescript(_SCHEMA)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
     version = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
     if version is None:
+        conn.executescript(_SCHEMA)
         conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
     elif int(version[0]) > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"the data directory was written by a newer compute-gallery "
             f"(store schema {version[0]}, this one knows {SCHEMA_VERSION})"
         )
+    elif int(version[0]) == 1:
+        log.info("migrating the store from schema 1 to %d", SCHEMA_VERSION)
+        try:
+            conn.executescript(_MIGRATE_FROM_1)
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 _UPSERT_RESOURCE = (
@@ -292,6 +329,9 @@ class SqliteStore:
         self._syncing: asyncio.Future[OSError | None] | None = None
         self._syncer: ThreadPoolExecutor | None = None
         self._wal: int | None = None
+        # The sync thread's own connection, for checkpoints, and its commits since the last.
+        self._checkpointer: sqlite3.Connection | None = None
+        self._commits_since_checkpoint = 0
 
     @property
     def description(self) -> str:
@@ -328,6 +368,9 @@ class SqliteStore:
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)
             self._syncer = None
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._wal is not None:
             os.close(self._wal)
             self._wal = None
@@ -502,7 +545,31 @@ class SqliteStore:
             os.fsync(self._wal)
         except OSError as error:
             return error
+        self._commits_since_checkpoint += 1
+        if self._commits_since_checkpoint >= _CHECKPOINT_EVERY:
+            self._checkpoint()
         return None
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database file, on the sync thread.
+
+        No COMMIT runs meanwhile (the next one waits for this thread), so the WAL holds still
+        and the checkpoint can reach its end; the writer then starts the WAL over. A failed
+        checkpoint loses nothing (the WAL still holds every commit) and is tried again later.
+        """
+        self._commits_since_checkpoint = 0
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = _connect(self._target)
+            busy, frames, copied = self._checkpointer.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchone()
+        except sqlite3.Error as error:
+            log.warning(
+                "store checkpoint failed (%s); the WAL keeps growing until one works", error
+            )
+            return
+        log.debug("store checkpoint: %d of %d WAL frames copied (busy: %d)", copied, frames, busy)
 
     def _abort(self, conn: sqlite3.Connection, error: sqlite3.Error) -> None:
         """Roll the open transaction back and fail every write in it."""
