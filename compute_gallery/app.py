@@ -75,11 +75,11 @@ class App:
                 path,
                 _query(scope),
                 headers,
-                await _read_body(receive) or b"",
+                await _read_body(receive, headers) or b"",
                 _base_url(scope, headers),
             )
         else:
-            body = await _read_body(receive)
+            body = await _read_body(receive, headers)
             reply = await self._arm(scope, method, path, headers, body)
 
         response_headers = [
@@ -275,8 +275,14 @@ def _base_url(scope: Scope, headers: dict[str, str]) -> str:
     return f"{scope.get('scheme', 'http')}://{host}"
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None once it exceeds MAX_BODY."""
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
+    """The whole request body, or None once it exceeds MAX_BODY.
+
+    A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112), so
+    the server is not asked for one.
+    """
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        return b""
     chunks: list[bytes] = []
     size = 0
     while True:

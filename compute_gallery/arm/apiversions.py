@@ -68,6 +68,8 @@ def check_compute(
     api_version: str, supported: tuple[str, ...], resource_type: str, location: str
 ) -> None:
     """Compute types: a malformed version is ARM's error, an unknown one the provider's."""
+    if api_version in supported:
+        return
     if not _WELL_FORMED.match(api_version):
         raise errors.InvalidApiVersionParameter(
             f"The api-version '{api_version}' is invalid. The supported versions are "
