@@ -179,6 +179,16 @@ def test_copy_canceled_leaves_nothing(backend: Backend, tmp_path: Path) -> None:
     assert backend.leftovers() == []
 
 
+def test_discard_partial_of_a_shared_store_spares_recent_copies(backend: Backend) -> None:
+    backend.leave_partial(THERE)
+
+    removed = backend.run(lambda store: store.discard_partial(older_than=3600))
+
+    # A blob store may be shared with services still copying; a directory never is.
+    assert removed == (1 if backend.kind == "directory" else 0)
+    assert len(backend.leftovers()) == 1 - removed
+
+
 def test_discard_partial_removes_what_an_interrupted_copy_left(backend: Backend) -> None:
     backend.leave_partial(THERE)
     assert len(backend.leftovers()) == 1
@@ -252,3 +262,100 @@ def test_collect_removes_unwanted_markers_and_content_only_they_kept(
     assert counts == (2, 2)  # THERE's two markers; the orphan and THERE's content
     assert here == [content_name(digest), f"refs/{digest}/kept.package"]
     assert there == []
+
+
+class _PausingStore:
+    """A store that runs ``meanwhile`` right after its first listing of markers, as another
+    service sharing the store would between two steps of this one."""
+
+    def __init__(self, store: ArtifactStore, meanwhile: Callable[[], Awaitable[object]]) -> None:
+        self._store = store
+        self._meanwhile: Callable[[], Awaitable[object]] | None = meanwhile
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def names(self, location: Location, prefix: str) -> list[str]:
+        found = await self._store.names(location, prefix)
+        if prefix.startswith("refs/") and self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            await meanwhile()
+        return found
+
+
+def test_content_survives_a_user_attaching_while_another_service_drops_it(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path, data, digest = source_file(tmp_path, 50_000)
+
+    async def body(store: ArtifactStore) -> tuple[bool, bool, bool]:
+        with ThreadPoolExecutor(2) as executor:
+            # Blob Storage is what several services share; a directory has one service.
+            other = backend.open(executor) if backend.kind == "blob" else store
+            await other.open()
+            try:
+                first = Replicas(store)
+                await first.attach(HERE, digest, "old.package", "/versions/old")
+                await first.fill(HERE, transfer(path, len(data), digest))
+                attached: list[bool] = []
+
+                async def attach_elsewhere() -> None:
+                    attached.append(
+                        await Replicas(other).attach(HERE, digest, "new.package", "/versions/new")
+                    )
+
+                # The last user detaches; after it found no other marker, a second service
+                # attaches a new user, finds the content present and keeps it.
+                paused = Replicas(_PausingStore(store, attach_elsewhere))  # type: ignore[arg-type]
+                dropped = await paused.detach(HERE, digest, "old.package")
+                return dropped, attached[0], await store.exists(HERE, content_name(digest))
+            finally:
+                if other is not store:
+                    await other.close()
+
+    dropped, found_present, still_there = backend.run(body)
+
+    assert (dropped, found_present, still_there) == (False, True, True)
+
+
+def test_user_attaching_after_the_content_went_copies_it_again(
+    backend: Backend, tmp_path: Path
+) -> None:
+    path, data, digest = source_file(tmp_path, 50_000)
+
+    async def body(store: ArtifactStore) -> tuple[bool, bool, bool, bytes]:
+        first, second = Replicas(store), Replicas(store)
+        await first.attach(HERE, digest, "old.package", "/versions/old")
+        await first.fill(HERE, transfer(path, len(data), digest))
+        dropped = await first.detach(HERE, digest, "old.package")
+        present = await second.attach(HERE, digest, "new.package", "/versions/new")
+        await second.fill(HERE, transfer(path, len(data), digest))
+        return (
+            dropped,
+            present,
+            await store.exists(HERE, content_name(digest)),
+            (await store.read(HERE, content_name(digest))),
+        )
+
+    dropped, present, exists, stored = backend.run(body)
+
+    assert (dropped, present, exists) == (True, False, True)
+    assert stored == data
+
+
+def test_delete_unchanged_refuses_a_blob_touched_since_its_tag_was_read(
+    backend: Backend,
+) -> None:
+    async def body(store: ArtifactStore) -> tuple[bool, bool, bool, bool]:
+        await store.put(HERE, "content/x", b"data")
+        tag = await store.tag(HERE, "content/x")
+        assert tag is not None
+        touched = await store.touch(HERE, "content/x")
+        refused = not await store.delete_unchanged(HERE, "content/x", tag)
+        kept = await store.exists(HERE, "content/x")
+        fresh = await store.tag(HERE, "content/x")
+        assert fresh is not None and fresh != tag
+        return touched, refused, kept, await store.delete_unchanged(HERE, "content/x", fresh)
+
+    assert backend.run(body) == (True, True, True, True)
+    assert backend.run(lambda store: store.touch(HERE, "content/x")) is False

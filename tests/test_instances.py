@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from .azurite import Azurite
 from .conftest import compute_client
 from .postgres import PostgresServer, free_port
 from .support import (
@@ -160,6 +161,56 @@ def test_create_through_one_read_update_and_delete_through_the_other(
     cloud_error(other.get(path), 404, "ResourceNotFound")
     one.close()
     other.close()
+
+
+def test_instances_sharing_one_blob_store_keep_and_remove_replicas_together(
+    postgres: PostgresServer, azurite: Azurite, tmp_path: Path
+) -> None:
+    database = postgres.create_database()
+    prefix = f"shared{unique('')[:6]}-"
+    started = []
+    for name in ("first", "second"):
+        process = ServiceProcess(
+            tmp_path / name,
+            args=["--blob-container-prefix", prefix],
+            database_url=database,
+            env={"COMPUTE_GALLERY_BLOB_REPLICAS": azurite.connection_string},
+        )
+        started.append(process.start())
+    first, second = started
+    try:
+        one = Arm(first)
+        group, gallery, application = one.parents()
+        path = version_path(group, gallery, application, "1.0.0")
+        created = one.put(path, version_body(replicaCount=2))
+        assert one.wait(created)["status"] == "Succeeded"
+        replicas = _blobs(azurite, prefix)
+        assert len([name for name in replicas if "/content/" in name]) == 2
+        assert len([name for name in replicas if "/refs/" in name]) == 2
+
+        # The second instance's start cleans the shared store up: the replicas stay.
+        second.restart()
+        assert _blobs(azurite, prefix) == replicas
+
+        other = Arm(second)
+        deleted = other.request("DELETE", path)
+        assert other.wait(deleted)["status"] == "Succeeded"
+        assert _blobs(azurite, prefix) == []
+        one.close()
+        other.close()
+    finally:
+        for process in started:
+            process.stop()
+
+
+def _blobs(azurite: Azurite, prefix: str) -> list[str]:
+    """Every committed blob in the containers named ``prefix<region>``."""
+    with azurite.client() as client:
+        return sorted(
+            f"{container.name}/{blob.name}"
+            for container in client.list_containers(name_starts_with=prefix)
+            for blob in client.get_container_client(container.name).list_blobs()
+        )
 
 
 def test_put_same_new_version_through_both_creates_it_once(

@@ -117,5 +117,18 @@ class ArtifactStore(Protocol):
     async def delete(self, location: Location, name: str) -> None:
         """Remove a blob; one that is not there is no error."""
 
-    async def discard_partial(self) -> int:
-        """Remove what interrupted copies left; return how many. Only while no copy runs."""
+    async def tag(self, location: Location, name: str) -> str | None:
+        """The blob's current version tag (it changes with every change), or None if absent."""
+
+    async def touch(self, location: Location, name: str) -> bool:
+        """Change the blob's version tag without changing its content; whether it exists."""
+
+    async def delete_unchanged(self, location: Location, name: str, tag: str) -> bool:
+        """Remove the blob only if its version tag is still ``tag``; whether it is gone."""
+
+    async def discard_partial(self, older_than: float = 0.0) -> int:
+        """Remove what interrupted copies left; return how many.
+
+        Only while no copy of this service runs; with ``older_than`` (seconds), only what was
+        last written that long ago, so that copies of other services sharing the store go on.
+        """

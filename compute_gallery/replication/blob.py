@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
 import hashlib
 import io
 from concurrent.futures import Executor
@@ -166,13 +167,58 @@ class BlobArtifactStore:
         with contextlib.suppress(ResourceNotFoundError):
             await self._blob(location, name).delete_blob()
 
-    async def discard_partial(self) -> int:
+    async def tag(self, location: Location, name: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            properties = await self._blob(location, name).get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        etag: str = properties.etag
+        return etag
+
+    async def touch(self, location: Location, name: str) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        blob = self._blob(location, name)
+        try:
+            properties = await blob.get_blob_properties()
+            # The same metadata again: a write all the same, so the ETag changes.
+            await blob.set_blob_metadata(
+                properties.metadata,
+                etag=properties.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceNotFoundError:
+            return False
+        except ResourceModifiedError:
+            pass  # changed by someone else meanwhile, which moved its ETag just as well
+        return True
+
+    async def delete_unchanged(self, location: Location, name: str, tag: str) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        try:
+            await self._blob(location, name).delete_blob(
+                etag=tag, match_condition=MatchConditions.IfNotModified
+            )
+        except ResourceNotFoundError:
+            return True
+        except ResourceModifiedError:
+            return False
+        return True
+
+    async def discard_partial(self, older_than: float = 0.0) -> int:
         removed = 0
+        before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=older_than)
         for region in await self._regions():
             container = self._container(region)
             committed = {blob.name async for blob in container.list_blobs()}
             for blob in [b async for b in container.list_blobs(include=["uncommittedblobs"])]:
-                if blob.name not in committed:
+                # Staging a block moves an uncommitted blob's last-modified time.
+                if blob.name not in committed and blob.last_modified <= before:
                     await self._discard(container.get_blob_client(blob.name))
                     removed += 1
         return removed

@@ -33,6 +33,9 @@ class DirectoryArtifactStore:
         self.root = root
         self.description = f"directory {root}"
         self._executor = executor
+        # Touches per blob: file times are too coarse (a clock tick) to tell two writes apart,
+        # and a directory store belongs to one process, which can count them itself.
+        self._touches: dict[tuple[Location, str], int] = {}
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -143,7 +146,41 @@ class DirectoryArtifactStore:
 
         await self._run(remove)
 
-    async def discard_partial(self) -> int:
+    async def tag(self, location: Location, name: str) -> str | None:
+        def stat() -> str | None:
+            try:
+                found = (self._dir(location) / name).stat()
+            except FileNotFoundError:
+                return None
+            touches = self._touches.get((location, name), 0)
+            return f"{found.st_ino}:{found.st_mtime_ns}:{touches}"
+
+        return await self._run(stat)
+
+    async def touch(self, location: Location, name: str) -> bool:
+        def touch() -> bool:
+            try:
+                os.utime(self._dir(location) / name)
+            except FileNotFoundError:
+                return False
+            return True
+
+        self._touches[location, name] = self._touches.get((location, name), 0) + 1
+        return await self._run(touch)
+
+    async def delete_unchanged(self, location: Location, name: str, tag: str) -> bool:
+        # A directory belongs to one service process, whose location lock already keeps this
+        # from racing a touch; the check guards the same rule as the blob store's ETags.
+        current = await self.tag(location, name)
+        if current is None:
+            return True
+        if current != tag:
+            return False
+        await self.delete(location, name)
+        return True
+
+    async def discard_partial(self, older_than: float = 0.0) -> int:
+        # A directory belongs to one service: whatever is partial at its start is left over.
         def sweep() -> int:
             removed = 0
             for region in _subdirectories(self.root):

@@ -1,10 +1,15 @@
 """Replicas on an artifact store: content kept once per location, counted by its markers.
 
-A version that uses content in a location writes a marker there first, then makes sure the
-content is present; one that stops using it removes its marker, and the content goes with its
-last marker. Both steps hold the location's lock, so content is never removed while someone
-has just found it present; the copy itself runs outside the lock. Everything here is
-idempotent: a step interrupted by a crash is simply done again, or undone by ``collect``.
+A version that uses content in a location writes a marker there first, then touches the
+content (a write that changes its version tag) to learn whether it is present; one that stops
+using it removes its marker, and the content goes with its last marker. Removing content reads
+its version tag first, then looks for markers, then deletes it only if the tag is unchanged.
+So whatever the order of the two, between processes too (several instances sharing one Blob
+Storage account): either the remover sees the new marker, or its delete fails because the
+touch moved the tag, or the delete comes before the touch and the user finds the content gone
+and copies it again. Within one process a lock per location orders them as well. The copy
+itself runs outside the lock. Everything here is idempotent: a step interrupted by a crash is
+simply done again, or undone by ``collect``.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ class Replicas:
         """Mark ``digest`` in ``location`` as used by ``ref``; whether it is already there."""
         async with self._locations.hold(location):
             await self.store.put(location, marker_name(digest, ref), owner.encode())
-            return await self.store.exists(location, content_name(digest))
+            return await self.store.touch(location, content_name(digest))
 
     async def fill(self, location: Location, transfer: Transfer) -> None:
         """Copy the transfer's content into ``location``, unless it got there meanwhile.
@@ -95,10 +100,12 @@ class Replicas:
             return await self._drop_if_unused(location, digest)
 
     async def _drop_if_unused(self, location: Location, digest: str) -> bool:
-        if await self.store.names(location, f"refs/{digest}/"):
+        name = content_name(digest)
+        # The tag first: a user that attaches after it is read changes it (see the module).
+        tag = await self.store.tag(location, name)
+        if tag is None or await self.store.names(location, f"refs/{digest}/"):
             return False
-        await self.store.delete(location, content_name(digest))
-        return True
+        return await self.store.delete_unchanged(location, name, tag)
 
     async def markers_of(self, references: set[str]) -> list[Marker]:
         """Every marker, anywhere, with one of these references."""

@@ -34,6 +34,8 @@ from .waiting import settle
 
 log = logging.getLogger(__name__)
 
+SHARED_PARTIAL_GRACE_SECONDS = 3600.0
+
 
 def open_artifacts(settings: Settings, executor: ThreadPoolExecutor) -> ArtifactStore:
     """The artifact store the settings name."""
@@ -65,6 +67,9 @@ class Replicator:
         self.slots = asyncio.Semaphore(self.settings.max_transfers)
         self.staging = replication_dir(settings) / "staging"
         self._in_memory = settings.in_memory
+        # Services on one PostgreSQL database may share a blob store: partial copies younger
+        # than this may be another service's copy in progress, not a leftover.
+        self._partial_grace = SHARED_PARTIAL_GRACE_SECONDS if settings.database_url else 0.0
         # The job running for each version, and its operation.
         self._running: dict[str, tuple[asyncio.Task[None], str]] = {}
 
@@ -74,7 +79,7 @@ class Replicator:
         await self.artifacts.open()
         log.info("replicas in %s", self.artifacts.description)
         try:
-            discarded = await self.artifacts.discard_partial()
+            discarded = await self.artifacts.discard_partial(self._partial_grace)
             if discarded:
                 log.info("removed %d partial replicas left by an interrupted run", discarded)
             await self.collect()
