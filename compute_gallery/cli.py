@@ -44,14 +44,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port",
         type=int,
-        default=None,
+        # No default of its own: it depends on --http (the help says which).
+        default=argparse.SUPPRESS,
         help="port to listen on; 0 picks a free one (default: 8443, or 8080 with --http)",
     )
     serve.add_argument(
         "--data-dir",
         type=Path,
+        metavar="PATH",
         default=default_data_dir(),
-        help="where the embedded SQLite store and the TLS certificates live",
+        help="where the embedded SQLite store, the TLS certificates, the token signing key and "
+        "the replicas live",
     )
     serve.add_argument(
         "--in-memory",
@@ -100,7 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         "Azure sends (clients then wait their own default interval between polls)",
     )
     serve.add_argument(
-        "--page-size", type=int, default=100, help="items per page of a list without $top"
+        "--page-size",
+        type=int,
+        default=100,
+        metavar="N",
+        help="items per page of a list without $top",
     )
     serve.add_argument(
         "--auth",
@@ -380,7 +387,9 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"compute-gallery: {error}", file=sys.stderr)
         return 2
-    port = args.port if args.port is not None else (8080 if args.http else 8443)
+    port = getattr(args, "port", None)
+    if port is None:
+        port = 8080 if args.http else 8443
     settings = Settings(
         data_dir=args.data_dir,
         in_memory=args.in_memory,
