@@ -296,6 +296,44 @@ def test_unfinished_operations_and_pruning(store: Store) -> None:
     assert still is not None and still.status == "InProgress"
 
 
+def test_operation_reads_back_with_every_field(store: Store) -> None:
+    full = Operation(
+        "op-full",
+        "delete",
+        "s",
+        "westus",
+        "k",
+        "K",
+        "2024-03-03",
+        status="Failed",
+        start_time="2025-01-01T00:00:00.0000000+00:00",
+        end_time="2025-01-01T00:00:01.0000000+00:00",
+        error={"code": "Bad", "message": "m"},
+        due=12.5,
+        payload={"a": [1, 2]},
+        owner="instance-a",
+        lease=3,
+        lease_until=99.5,
+    )
+
+    async def body(s: Store) -> tuple[Operation | None, Operation | None]:
+        def write(tx: Transaction) -> Operation | None:
+            tx.put_operation(full)
+            return tx.get_operation(full.id)
+
+        return await s.write(write), await s.get_operation(full.id)
+
+    assert run(store, body) == (full, full)
+
+
+def test_operation_row_without_later_fields_reads_with_their_defaults() -> None:
+    from compute_gallery.storage.codec import operation_of
+
+    written = b'{"id": "op", "kind": "provision", "subscription": "s", "location": "eastus", '
+    written += b'"resource_key": "k", "resource_id": "K", "api_version": "2025-03-03"}'
+    assert operation_of(written) == operation("op")
+
+
 def test_disk_store_keeps_state_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     run(SqliteStore(path), lambda s: s.write(lambda tx: tx.put(record("kept"))))

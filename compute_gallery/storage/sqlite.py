@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import orjson
 
 from . import Operation, Record, SchemaTooNew, Transaction, Unavailable
+from .codec import operation_json, operation_of
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -93,14 +94,9 @@ def _record(row: tuple[Any, ...]) -> Record:
     return Record(key, id_, type_, parent_key, subscription, orjson.loads(body), operation_id)
 
 
-def _operation(body: bytes) -> Operation:
-    return Operation(**orjson.loads(body))
-
-
 def _operation_row(op: Operation) -> tuple[Any, ...]:
-    fields = {name: getattr(op, name) for name in Operation.__slots__}
     ended = time.time() if op.finished else None
-    return (op.id, op.status, op.due, ended, orjson.dumps(fields))
+    return (op.id, op.status, op.due, ended, operation_json(op))
 
 
 def _connect(target: str) -> sqlite3.Connection:
@@ -236,7 +232,7 @@ class _Transaction:
             if row is None:
                 return None
             self._operations[operation_id] = row
-        return _operation(row[4])
+        return operation_of(row[4])
 
     def put_operation(self, operation: Operation) -> None:
         row = _operation_row(operation)
@@ -429,7 +425,7 @@ class SqliteStore:
             .execute("SELECT body FROM operations WHERE id = ?", (operation_id,))
             .fetchone()
         )
-        return _operation(row[0]) if row else None
+        return operation_of(row[0]) if row else None
 
     async def unfinished_operations(self) -> list[Operation]:
         rows = (
@@ -437,7 +433,7 @@ class SqliteStore:
             .execute("SELECT body FROM operations WHERE status = 'InProgress' ORDER BY due")
             .fetchall()
         )
-        return [_operation(row[0]) for row in rows]
+        return [operation_of(row[0]) for row in rows]
 
     async def prune_operations(self, finished_before: float) -> int:
         def run(tx: Transaction) -> int:
