@@ -253,9 +253,11 @@ def preserve_unknown(
     """Keep what an older api-version cannot see: properties its schema does not have.
 
     A client on an old api-version replaces a resource without knowing the newer properties;
-    dropping them would lose data another client set. Arrays are replaced whole.
+    dropping them would lose data another client set. Arrays are replaced whole. ``old`` is
+    the stored body as read for this write, which is not stored again: its values move into
+    ``new`` as they are, not copied.
     """
-    schema.keep_hidden(old, new, api_version, model, clone)
+    schema.keep_hidden(old, new, api_version, model)
 
 
 def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -88,7 +88,7 @@ class GalleryApplicationVersions(ComputeResource):
         region: Region,
         existing: Record | None,
     ) -> dict[str, Any]:
-        properties: dict[str, Any] = common.clone(body.get("properties") or {})
+        properties: dict[str, Any] = body.get("properties") or {}
         profile: dict[str, Any] = properties["publishingProfile"]
         path = f"{self.root}.{PROFILE}"
         old = existing.body if existing is not None else None
