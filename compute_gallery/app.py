@@ -259,12 +259,13 @@ def _error_reply(error: errors.ArmError) -> Reply:
 
 def _query(scope: Scope) -> dict[str, str]:
     """Query parameters by lower-cased name (ARM reads ``api-version`` in any case)."""
-    return {
-        name.lower(): value
-        for name, value in parse_qsl(
-            scope["query_string"].decode("latin-1"), keep_blank_values=True
-        )
-    }
+    text = scope["query_string"].decode("latin-1")
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:
+        # Nothing to decode (the usual query): parse_qsl's split, without its unquoting.
+        pairs = [field.partition("=")[::2] for field in text.split("&") if field]
+    return {name.lower(): value for name, value in pairs}
 
 
 def _base_url(scope: Scope, headers: dict[str, str]) -> str:

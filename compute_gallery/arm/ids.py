@@ -33,6 +33,7 @@ class ResourceId:
     _id: str | None = field(default=None, init=False, repr=False, compare=False)
     _key: str | None = field(default=None, init=False, repr=False, compare=False)
     _parent: ResourceId | None = field(default=None, init=False, repr=False, compare=False)
+    _group: ResourceId | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -103,7 +104,10 @@ class ResourceId:
 
     @property
     def group(self) -> ResourceId:
-        return ResourceId(self.subscription, self.resource_group)
+        if self._group is None:
+            object.__setattr__(self, "_group", ResourceId(self.subscription, self.resource_group))
+            assert self._group is not None
+        return self._group
 
     @property
     def relative_type_path(self) -> str:

@@ -38,7 +38,9 @@ REGIONS: tuple[Region, ...] = tuple(sorted(set(_REGIONS.values()), key=lambda r:
 
 def find(location: str) -> Region | None:
     """The region a location string names, in either form, or None."""
-    return _REGIONS.get(_fold(location))
+    # Most locations arrive as stored, already folded ("eastus2").
+    region = _REGIONS.get(location)
+    return region if region is not None else _REGIONS.get(_fold(location))
 
 
 def names() -> list[str]:

@@ -72,7 +72,7 @@ class GalleryApplicationVersions(ComputeResource):
         are different versions (Azure's handling of this case is not documented).
         """
         match = _VERSION_NAME.match(rid.name)
-        if match is None or any(int(part) > INT32_MAX for part in match.groups()):
+        if match is None or max(map(int, match.groups())) > INT32_MAX:
             raise errors.InvalidParameter(
                 "The gallery application version name is invalid. The version name should "
                 "follow Major(int32).Minor(int32).Patch(int32) format, for e.g: 1.0.0, "
