@@ -410,6 +410,24 @@ def test_failed_sync_fails_the_writes_it_covers(
     run(store, body)
 
 
+def test_write_whose_transaction_cannot_begin_fails(tmp_path: Path) -> None:
+    import sqlite3
+
+    async def body(s: Store) -> Record | None:
+        assert isinstance(s, SqliteStore) and s._writer is not None
+        # A database that refuses to start a write transaction (as a busy or broken one would).
+        s._writer.execute("PRAGMA query_only = ON")
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await asyncio.wait_for(s.write(lambda tx: tx.put(record("a"))), 10)
+        finally:
+            s._writer.execute("PRAGMA query_only = OFF")
+        await s.write(lambda tx: tx.put(record("b")))
+        return await s.get(record("b").key)
+
+    assert run(SqliteStore(tmp_path / "store.db"), body) is not None
+
+
 _SCHEMA_1 = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE resources (

@@ -480,11 +480,13 @@ class SqliteStore:
             return
         conn, tx = self._writer, self._tx
         assert conn is not None and tx is not None
+        # The jobs join the open transaction first: if it cannot even begin, they fail with it.
+        beginning = not self._uncommitted
+        self._uncommitted.extend(jobs)
         try:
-            if not self._uncommitted:
+            if beginning:
                 conn.execute("BEGIN IMMEDIATE")
                 tx.begin_batch()
-            self._uncommitted.extend(jobs)
             for job in jobs:
                 try:
                     job.result = job.context.run(job.fn, tx)
