@@ -186,6 +186,55 @@ def test_delete_tree_hides_descendants_read_earlier(store: Store) -> None:
     assert run(store, body) == (None, None)
 
 
+def test_reads_follow_every_committed_change(store: Store) -> None:
+    gallery = record("g")
+    child = record("a", parent=gallery.key)
+    changed = record("g")
+    changed.body["n"] = 2
+
+    async def body(s: Store) -> list[object]:
+        seen: list[object] = []
+
+        async def read() -> None:
+            found = [await s.get(gallery.key), await s.get(child.key)]
+            seen.append([r.body["n"] if r else None for r in found])
+
+        await s.write(lambda tx: (tx.put(gallery), tx.put(child)))
+        await read()
+        await s.write(lambda tx: tx.put(changed))
+        await read()
+        await s.write(lambda tx: tx.delete(child.key))
+        await read()
+        await s.write(lambda tx: tx.put(child))
+        await read()
+        await s.write(lambda tx: tx.delete_tree(gallery.key))
+        await read()
+        # A failed write in a batch leaves the reads as they were.
+        failed = await asyncio.gather(
+            s.write(lambda tx: tx.put(gallery)),
+            s.write(lambda tx: (tx.put(child), 1 / 0)),
+            return_exceptions=True,
+        )
+        assert isinstance(failed[1], ZeroDivisionError)
+        await read()
+        return seen
+
+    assert run(store, body) == [[1, 1], [2, 1], [2, None], [2, 1], [None, None], [1, None]]
+
+
+def test_changing_a_record_read_outside_a_write_changes_nothing(store: Store) -> None:
+    async def body(s: Store) -> int:
+        await s.write(lambda tx: tx.put(record("a")))
+        first = await s.get(record("a").key)
+        assert first is not None
+        first.body["n"] = 99
+        again = await s.get(record("a").key)
+        assert again is not None
+        return int(again.body["n"])
+
+    assert run(store, body) == 1
+
+
 def test_concurrent_read_modify_writes_are_serial(store: Store) -> None:
     def increment(tx: Transaction) -> None:
         found = tx.get(record("counter").key)
@@ -426,6 +475,47 @@ def test_write_whose_transaction_cannot_begin_fails(tmp_path: Path) -> None:
         return await s.get(record("b").key)
 
     assert run(SqliteStore(tmp_path / "store.db"), body) is not None
+
+
+def test_batch_rolled_back_leaves_reads_as_committed(tmp_path: Path) -> None:
+    import sqlite3
+
+    changed = record("a")
+    changed.body["n"] = 2
+
+    async def body(s: Store) -> tuple[object, object]:
+        assert isinstance(s, SqliteStore) and s._writer is not None
+        await s.write(lambda tx: tx.put(record("a")))
+        assert await s.get(record("a").key) is not None
+        writer = s._writer
+
+        def refused(tx: Transaction) -> None:
+            # The database refuses the batch's next statements: the whole batch rolls back,
+            # the write before this one included.
+            writer.execute("PRAGMA query_only = ON")
+            tx.put(record("b"))
+
+        try:
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(
+                    s.write(lambda tx: tx.put(changed)), s.write(refused), return_exceptions=True
+                ),
+                10,
+            )
+        finally:
+            writer.execute("PRAGMA query_only = OFF")
+        assert all(isinstance(outcome, sqlite3.OperationalError) for outcome in outcomes)
+        # The next batch to commit brings nothing of the rolled back one along.
+        await s.write(lambda tx: tx.put(record("c")))
+        after_rollback = await s.get(record("a").key)
+        await s.write(lambda tx: tx.put(changed))
+        after_retry = await s.get(record("a").key)
+        return (
+            after_rollback.body["n"] if after_rollback else None,
+            after_retry.body["n"] if after_retry else None,
+        )
+
+    assert run(SqliteStore(tmp_path / "store.db"), body) == (1, 2)
 
 
 _SCHEMA_1 = """

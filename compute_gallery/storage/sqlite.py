@@ -10,8 +10,9 @@ previous one ran, and the event loop never waits for the disk. The sync thread a
 checkpoints the WAL into the database file now and then, between two commits. Reads use their own
 connection and see committed data (WAL snapshots), which may include a batch whose fsync is
 still running: a power loss at that moment can lose a write that a reader saw, never one
-that its writer was told of. In memory there is one connection, each batch commits at once
-and nothing is synced.
+that its writer was told of. Resources read or written are also kept as committed, each
+COMMIT bringing them up to date, so that reading one again takes no query. In memory there
+is one connection, each batch commits at once and nothing is synced.
 """
 
 from __future__ import annotations
@@ -169,6 +170,10 @@ class _Transaction:
         self._own_operations: dict[str, tuple[Any, ...]] = {}
         self._unwritten: list[tuple[str, tuple[Any, ...]]] = []
         self._savepoint = False
+        # What the open batch changed, for the store's rows as committed: rows by key (None:
+        # deleted), and whether it removed a subtree (whose rows it does not list).
+        self.batch_rows: dict[str, tuple[Any, ...] | None] = {}
+        self.batch_removed_subtree = False
 
     # -- what write functions call ----------------------------------------------------------
 
@@ -204,6 +209,7 @@ class _Transaction:
 
     def delete_tree(self, key: str) -> int:
         self._write_own()
+        self.batch_removed_subtree = True
         # Descendant keys start with "<key>/"; '0' is the character after '/'.
         cursor = self._conn.execute(
             "DELETE FROM resources WHERE key = ? OR (key > ? AND key < ?)",
@@ -269,6 +275,7 @@ class _Transaction:
                 self._rows.pop(key, None)
             else:
                 self._rows[key] = row
+        self.batch_rows.update(self._own_rows)
         self._operations.update(self._own_operations)
         self._reset_job()
 
@@ -294,6 +301,12 @@ class _Transaction:
         self._rows.clear()
         self._operations.clear()
         self._reset_job()
+        self.end_batch()
+
+    def end_batch(self) -> None:
+        """The batch committed or rolled back: what it changed is no longer pending."""
+        self.batch_rows = {}
+        self.batch_removed_subtree = False
 
 
 class _Job:
@@ -328,6 +341,10 @@ class SqliteStore:
         # The sync thread's own connection, for checkpoints, and its commits since the last.
         self._checkpointer: sqlite3.Connection | None = None
         self._commits_since_checkpoint = 0
+        # Resource rows as committed, by key: kept by reads and brought up to date by each
+        # COMMIT on this (the event loop's) thread, which makes every commit. Only this
+        # process writes the database, so a row here is the row any read would find.
+        self._committed: dict[str, tuple[Any, ...]] = {}
 
     @property
     def description(self) -> str:
@@ -343,6 +360,7 @@ class SqliteStore:
             raise
         self._writer = writer
         self._tx = _Transaction(writer)
+        self._committed.clear()
         # In memory there is one connection: every batch commits before control returns to
         # the event loop, so reads on it never see an uncommitted write.
         self._reader = writer
@@ -384,12 +402,22 @@ class SqliteStore:
         return self._reader
 
     async def get(self, key: str) -> Record | None:
-        row = (
-            self._read_connection()
-            .execute(f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,))
-            .fetchone()
-        )
-        return _record(row) if row else None
+        row = self._committed.get(key)
+        if row is None:
+            row = (
+                self._read_connection()
+                .execute(f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,))
+                .fetchone()
+            )
+            if row is None:
+                return None
+            self._keep_committed(key, row)
+        return _record(row)
+
+    def _keep_committed(self, key: str, row: tuple[Any, ...]) -> None:
+        if len(self._committed) >= _CACHE_ROWS:
+            self._committed.clear()
+        self._committed[key] = row
 
     async def list_children(
         self, parent_key: str, type_: str, after: str | None, limit: int
@@ -510,12 +538,27 @@ class SqliteStore:
         except sqlite3.Error as error:
             self._abort(conn, error)
             return
+        self._committed_batch()
         jobs, self._uncommitted = self._uncommitted, []
         if self._syncer is None:
             _settle(jobs)
             return
         self._syncing = self._loop.run_in_executor(self._syncer, self._fsync_wal)
         self._syncing.add_done_callback(lambda done: self._synced(jobs, done.result()))
+
+    def _committed_batch(self) -> None:
+        """Bring the committed rows up to date with the batch that has just committed."""
+        tx = self._tx
+        assert tx is not None
+        if tx.batch_removed_subtree:
+            self._committed.clear()
+        else:
+            for key, row in tx.batch_rows.items():
+                if row is None:
+                    self._committed.pop(key, None)
+                else:
+                    self._keep_committed(key, row)
+        tx.end_batch()
 
     def _synced(self, jobs: list[_Job], error: OSError | None) -> None:
         self._syncing = None
