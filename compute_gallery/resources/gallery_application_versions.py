@@ -53,6 +53,9 @@ _LENGTH_LIMITED = (
     "settings.configFileName",
 )
 _SOURCES = ("mediaLink", "defaultConfigurationLink")
+# What a replacement that leaves it out keeps from the stored version.
+_INHERITED = IMMUTABLE + tuple(f"{PROFILE}.source.{name}" for name in _SOURCES)
+_SOURCE = f"{PROFILE}.source"
 
 
 class GalleryApplicationVersions(ComputeResource):
@@ -99,11 +102,7 @@ class GalleryApplicationVersions(ComputeResource):
         if old is not None:
             # Changes to fixed properties first: a PATCH setting storageAccountType on a
             # version stored with a strategy is a change, not a combination of the two.
-            common.inherit_missing(old, {"properties": properties}, IMMUTABLE)
-            for name in _SOURCES:
-                common.inherit_missing(
-                    old, {"properties": properties}, [f"{PROFILE}.source.{name}"]
-                )
+            common.inherit_missing(old, {"properties": properties}, _INHERITED)
             self._check_unchanged(old, properties)
 
         for name in _LENGTH_LIMITED:
@@ -148,10 +147,10 @@ class GalleryApplicationVersions(ComputeResource):
 
     def _check_unchanged(self, old: dict[str, Any], properties: dict[str, Any]) -> None:
         new = {"properties": properties}
+        before_source = _object(common.lookup(old, _SOURCE))
+        after_source = _object(common.lookup(new, _SOURCE))
         for name in _SOURCES:
-            before = common.lookup(old, f"{PROFILE}.source.{name}")
-            after = common.lookup(new, f"{PROFILE}.source.{name}")
-            if not rules.same_source(before, after):
+            if not rules.same_source(before_source.get(name), after_source.get(name)):
                 target = f"{self.root}.{PROFILE}.source.{name}"
                 raise errors.PropertyChangeNotAllowed(
                     f"Changing property '{target}' is not allowed. Only the SAS token of a "
@@ -246,6 +245,11 @@ def replication_status(record: Record) -> dict[str, Any]:
             for r in properties["publishingProfile"].get("targetRegions") or []
         ],
     }
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if type(value) is dict else {}
 
 
 def _default_storage(profile: dict[str, Any], api_version: str) -> None:
