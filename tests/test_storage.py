@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -14,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from compute_gallery.storage import Operation, Record, Store, Transaction
+from compute_gallery.storage import Operation, Record, Store, Transaction, walsync
 from compute_gallery.storage.postgres import PostgresStore
 from compute_gallery.storage.sqlite import SqliteStore
 
@@ -407,9 +408,35 @@ def test_newer_store_schema_is_refused(tmp_path: Path) -> None:
         run(SqliteStore(path), lambda s: s.get("x"))
 
 
+def _sync_in_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serve the store's sync protocol from a thread of the test, where os.fsync can be
+    replaced, instead of from a child process."""
+
+    def spawn(self: walsync.WalSync) -> walsync.Channel:
+        requests_read, requests_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        thread = threading.Thread(
+            target=walsync.serve,
+            args=(requests_read, answers_write, str(self.database), self.checkpoint_every),
+            daemon=True,
+        )
+        thread.start()
+
+        def stop() -> None:
+            os.close(requests_write)
+            thread.join(10)
+            for descriptor in (requests_read, answers_write, answers_read):
+                os.close(descriptor)
+
+        return walsync.Channel(requests_write, answers_read, stop)
+
+    monkeypatch.setattr(walsync.WalSync, "_spawn", spawn)
+
+
 def test_write_is_answered_only_after_the_wal_is_synced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _sync_in_thread(monkeypatch)
     store = SqliteStore(tmp_path / "store.db")
     released = threading.Event()
     synced: list[int] = []
@@ -442,6 +469,7 @@ def test_write_is_answered_only_after_the_wal_is_synced(
 def test_failed_sync_fails_the_writes_it_covers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _sync_in_thread(monkeypatch)
     store = SqliteStore(tmp_path / "store.db")
 
     def broken_fsync(fd: int) -> None:
@@ -457,6 +485,62 @@ def test_failed_sync_fails_the_writes_it_covers(
             monkeypatch.undo()
 
     run(store, body)
+
+
+def _sync_process(store: Store) -> int:
+    assert isinstance(store, SqliteStore) and store._syncer is not None
+    pid = store._syncer.pid
+    assert pid is not None and pid != os.getpid()
+    return pid
+
+
+def test_write_waits_for_the_sync_process(tmp_path: Path) -> None:
+    async def body(s: Store) -> tuple[bool, Record | None]:
+        await s.write(lambda tx: tx.put(record("a")))
+        pid = _sync_process(s)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            write = asyncio.ensure_future(s.write(lambda tx: tx.put(record("b"))))
+            await asyncio.sleep(0.3)
+            answered_while_stopped = write.done()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.wait_for(write, 10)
+        return answered_while_stopped, await s.get(record("b").key)
+
+    answered_while_stopped, written = run(SqliteStore(tmp_path / "store.db"), body)
+    assert not answered_while_stopped
+    assert written is not None
+
+
+def test_sync_process_that_dies_fails_its_writes_and_is_replaced(tmp_path: Path) -> None:
+    async def body(s: Store) -> Record | None:
+        await s.write(lambda tx: tx.put(record("a")))
+        first = _sync_process(s)
+        os.kill(first, signal.SIGSTOP)
+        write = asyncio.ensure_future(s.write(lambda tx: tx.put(record("b"))))
+        await asyncio.sleep(0.2)
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(OSError, match="WAL sync process ended"):
+            await asyncio.wait_for(write, 10)
+        await asyncio.wait_for(s.write(lambda tx: tx.put(record("c"))), 10)
+        assert _sync_process(s) != first
+        return await s.get(record("c").key)
+
+    assert run(SqliteStore(tmp_path / "store.db"), body) is not None
+
+
+def test_sync_process_is_apart_from_interrupts_and_ends_with_the_store(tmp_path: Path) -> None:
+    async def body(s: Store) -> int:
+        pid = _sync_process(s)
+        # A terminal's Ctrl-C goes to the service's process group, not to the sync process.
+        assert os.getpgid(pid) != os.getpgid(0)
+        await asyncio.wait_for(s.write(lambda tx: tx.put(record("a"))), 10)
+        return pid
+
+    pid = run(SqliteStore(tmp_path / "store.db"), body)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_write_whose_transaction_cannot_begin_fails(tmp_path: Path) -> None:
@@ -568,27 +652,20 @@ def test_store_of_the_first_schema_is_migrated_with_its_data(tmp_path: Path) -> 
     assert run(SqliteStore(path), lambda s: s.get(kept.key)) == found
 
 
-def test_wal_is_checkpointed_by_the_sync_thread(tmp_path: Path) -> None:
+def test_wal_is_checkpointed_by_the_sync_process(tmp_path: Path) -> None:
     import sqlite3
 
     from compute_gallery.storage import sqlite as sqlite_store
 
     path = tmp_path / "store.db"
-    checkpointed_on: list[str] = []
-    real_checkpoint = SqliteStore._checkpoint
 
-    def watched(self: SqliteStore) -> None:
-        checkpointed_on.append(threading.current_thread().name)
-        real_checkpoint(self)
-
-    async def body(s: Store) -> None:
+    async def body(s: Store) -> int:
         for index in range(sqlite_store._CHECKPOINT_EVERY + 1):
             await s.write(lambda tx, index=index: tx.put(record(f"r{index}")))
+        assert isinstance(s, SqliteStore) and s._syncer is not None
+        return s._syncer.checkpoints
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SqliteStore, "_checkpoint", watched)
-        run(SqliteStore(path), body)
-    assert checkpointed_on and all(name.startswith("sqlite-sync") for name in checkpointed_on)
+    assert run(SqliteStore(path), body) == 1
     with sqlite3.connect(path) as conn:
         count = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
     assert count == sqlite_store._CHECKPOINT_EVERY + 1

@@ -3,16 +3,16 @@
 Write functions run one after another on the event loop's thread, inside one open
 transaction, so that writes are serial and a rule a write function checks still holds when
 it commits. The COMMIT hands the batch to the WAL file (``synchronous=NORMAL``: no fsync of
-its own); the sync thread then fsyncs the WAL, and only then are the batch's writers
-answered. Writes arriving during that fsync run at once in the next open transaction, which
-commits as soon as the fsync ends: one fsync serves every write that arrived while the
-previous one ran, and the event loop never waits for the disk. The sync thread also
-checkpoints the WAL into the database file now and then, between two commits. Reads use their own
-connection and see committed data (WAL snapshots), which may include a batch whose fsync is
-still running: a power loss at that moment can lose a write that a reader saw, never one
-that its writer was told of. Resources read or written are also kept as committed, each
-COMMIT bringing them up to date, so that reading one again takes no query. In memory there
-is one connection, each batch commits at once and nothing is synced.
+its own); the sync process (``walsync``) then fsyncs the WAL, and only then are the batch's
+writers answered. Writes arriving during that fsync run at once in the next open
+transaction, which commits as soon as the fsync ends: one fsync serves every write that
+arrived while the previous one ran, and the event loop never waits for the disk. The sync
+process also checkpoints the WAL into the database file now and then, between two commits.
+Reads use their own connection and see committed data (WAL snapshots), which may include a
+batch whose fsync is still running: a power loss at that moment can lose a write that a
+reader saw, never one that its writer was told of. Resources read or written are also kept
+as committed, each COMMIT bringing them up to date, so that reading one again takes no
+query. In memory there is one connection, each batch commits at once and nothing is synced.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,13 +30,14 @@ import orjson
 
 from . import Operation, Record, SchemaTooNew, Transaction, Unavailable
 from .codec import operation_json, operation_of
+from .walsync import WalSync
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 _MAX_BATCH = 128
-# Commits between two checkpoints of the WAL into the database file (by the sync thread).
+# Commits between two checkpoints of the WAL into the database file (by the sync process).
 _CHECKPOINT_EVERY = 64
 
 # Rowid tables: a row up to about 4 KiB stays in its leaf page. (In a WITHOUT ROWID table a
@@ -333,14 +332,11 @@ class SqliteStore:
         self._reader: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
-        # Writes run in the open transaction, and the fsync running on the sync thread.
+        # Writes run in the open transaction, and those of the batch whose sync is running.
         self._uncommitted: list[_Job] = []
-        self._syncing: asyncio.Future[OSError | None] | None = None
-        self._syncer: ThreadPoolExecutor | None = None
-        self._wal: int | None = None
-        # The sync thread's own connection, for checkpoints, and its commits since the last.
-        self._checkpointer: sqlite3.Connection | None = None
-        self._commits_since_checkpoint = 0
+        self._syncing: asyncio.Future[None] | None = None
+        self._in_sync: list[_Job] = []
+        self._syncer: WalSync | None = None
         # Resource rows as committed, by key: kept by reads and brought up to date by each
         # COMMIT on this (the event loop's) thread, which makes every commit. Only this
         # process writes the database, so a row here is the row any read would find.
@@ -367,7 +363,15 @@ class SqliteStore:
         if self.path:
             self._reader = _connect(self._target)
             self._reader.execute("PRAGMA query_only = ON")
-            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-sync")
+            syncer = WalSync(self.path, self._synced, _CHECKPOINT_EVERY)
+            try:
+                syncer.start(self._loop)
+            except OSError:
+                self._reader.close()
+                writer.close()
+                self._writer = self._reader = self._tx = None
+                raise
+            self._syncer = syncer
 
     async def close(self) -> None:
         if self._writer is None:
@@ -380,14 +384,8 @@ class SqliteStore:
             elif self._uncommitted:
                 self._commit()
         if self._syncer is not None:
-            self._syncer.shutdown(wait=True)
+            self._syncer.close()
             self._syncer = None
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
-        if self._wal is not None:
-            os.close(self._wal)
-            self._wal = None
         if self._reader is not None and self._reader is not self._writer:
             self._reader.close()
         self._writer.close()
@@ -543,8 +541,9 @@ class SqliteStore:
         if self._syncer is None:
             _settle(jobs)
             return
-        self._syncing = self._loop.run_in_executor(self._syncer, self._fsync_wal)
-        self._syncing.add_done_callback(lambda done: self._synced(jobs, done.result()))
+        self._in_sync = jobs
+        self._syncing = self._loop.create_future()
+        self._syncer.sync()
 
     def _committed_batch(self) -> None:
         """Bring the committed rows up to date with the batch that has just committed."""
@@ -560,8 +559,12 @@ class SqliteStore:
                     self._keep_committed(key, row)
         tx.end_batch()
 
-    def _synced(self, jobs: list[_Job], error: OSError | None) -> None:
-        self._syncing = None
+    def _synced(self, error: OSError | None) -> None:
+        """The sync process answered for the batch in sync: answer its writers."""
+        jobs, self._in_sync = self._in_sync, []
+        syncing, self._syncing = self._syncing, None
+        if syncing is not None:
+            syncing.set_result(None)
         if error is not None:
             # The batch is committed but may not be on disk: say so rather than claim it is.
             log.error("store sync failed (%s); %d writes may not be durable", error, len(jobs))
@@ -570,47 +573,6 @@ class SqliteStore:
         _settle(jobs)
         if self._uncommitted:
             self._commit()
-
-    def _fsync_wal(self) -> OSError | None:
-        """Runs on the sync thread; returns the error rather than raising it across threads."""
-        assert self.path is not None
-        try:
-            if self._wal is None:
-                self._wal = os.open(f"{self.path}-wal", os.O_RDONLY)
-                # The WAL file is new at the first write: make its directory entry durable too.
-                directory = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(directory)
-                finally:
-                    os.close(directory)
-            os.fsync(self._wal)
-        except OSError as error:
-            return error
-        self._commits_since_checkpoint += 1
-        if self._commits_since_checkpoint >= _CHECKPOINT_EVERY:
-            self._checkpoint()
-        return None
-
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database file, on the sync thread.
-
-        No COMMIT runs meanwhile (the next one waits for this thread), so the WAL holds still
-        and the checkpoint can reach its end; the writer then starts the WAL over. A failed
-        checkpoint loses nothing (the WAL still holds every commit) and is tried again later.
-        """
-        self._commits_since_checkpoint = 0
-        try:
-            if self._checkpointer is None:
-                self._checkpointer = _connect(self._target)
-            busy, frames, copied = self._checkpointer.execute(
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchone()
-        except sqlite3.Error as error:
-            log.warning(
-                "store checkpoint failed (%s); the WAL keeps growing until one works", error
-            )
-            return
-        log.debug("store checkpoint: %d of %d WAL frames copied (busy: %d)", copied, frames, busy)
 
     def _abort(self, conn: sqlite3.Connection, error: sqlite3.Error) -> None:
         """Roll the open transaction back and fail every write in it."""
