@@ -116,6 +116,22 @@ class ResourceId:
         return "/".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
+def resource_id(
+    subscription: str,
+    resource_group: str | None = None,
+    gallery: str | None = None,
+    application: str | None = None,
+    version: str | None = None,
+) -> ResourceId:
+    """The id of the resource these names name; the same object for the same names.
+
+    Ids are immutable, and clients name the same resources again and again (polls, reads,
+    replacements): each id's derived forms (``id``, ``key``, parents) are then made once.
+    """
+    return ResourceId(subscription, resource_group, gallery, application, version)
+
+
 def check_subscription(subscription: str) -> None:
     """ARM accepts any well-formed subscription id (a GUID); anything else is refused."""
     if not _well_formed_guid(subscription):

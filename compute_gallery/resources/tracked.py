@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import schema
 from ..arm import apiversions, errors, lro
-from ..arm.ids import ResourceId
+from ..arm.ids import ResourceId, resource_id
 from ..arm.locations import Region
 from ..arm.request import ArmRequest, Reply
 from ..operations.runner import preempt, succeed
@@ -46,7 +46,7 @@ class ComputeResource:
     def resource_id(request: ArmRequest) -> ResourceId:
         """The resource a request names; for a list, the parent whose children it lists."""
         params = request.params
-        return ResourceId(
+        return resource_id(
             params["subscriptionid"],
             params["resourcegroupname"],
             params.get("galleryname"),

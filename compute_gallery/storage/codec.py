@@ -1,4 +1,4 @@
-"""How operations are written into a store's rows as JSON, and read back, by every store."""
+"""How operations are written into a store's rows as JSON, read back, and copied."""
 
 from __future__ import annotations
 
@@ -39,3 +39,32 @@ def operation_of(body: bytes | str) -> Operation:
         get("lease", 0),
         get("lease_until", 0.0),
     )
+
+
+def operation_copy(op: Operation) -> Operation:
+    """A copy of ``op`` that shares nothing mutable with it, for a fraction of a parse."""
+    return Operation(
+        op.id,
+        op.kind,
+        op.subscription,
+        op.location,
+        op.resource_key,
+        op.resource_id,
+        op.api_version,
+        op.status,
+        op.start_time,
+        op.end_time,
+        _copied(op.error),
+        op.due,
+        _copied(op.payload) or {},
+        op.owner,
+        op.lease,
+        op.lease_until,
+    )
+
+
+def _copied(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not value:
+        return None if value is None else {}
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(value))
+    return copied

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import orjson
 
 from . import Operation, Record, SchemaTooNew, Transaction, Unavailable
-from .codec import operation_json, operation_of
+from .codec import operation_copy, operation_json, operation_of
 from .walsync import WalSync
 
 T = TypeVar("T")
@@ -164,6 +164,9 @@ class _Transaction:
         self._conn = conn
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._operations: dict[str, tuple[Any, ...]] = {}
+        # Operations as parsed from their rows' bodies, by id, with the body each came from:
+        # a read hands out a copy of the parse while the row it read is that body's.
+        self._parsed_operations: dict[str, tuple[bytes, Operation]] = {}
         # The running job's writes: rows by key (None: deleted) and operation rows by id.
         self._own_rows: dict[str, tuple[Any, ...] | None] = {}
         self._own_operations: dict[str, tuple[Any, ...]] = {}
@@ -237,16 +240,25 @@ class _Transaction:
             if row is None:
                 return None
             self._operations[operation_id] = row
-        return operation_of(row[4])
+        body = row[4]
+        parsed = self._parsed_operations.get(operation_id)
+        if parsed is None or parsed[0] is not body:
+            parsed = (body, operation_of(body))
+            self._parsed_operations[operation_id] = parsed
+        return operation_copy(parsed[1])
 
     def put_operation(self, operation: Operation) -> None:
         row = _operation_row(operation)
         self._own_operations[operation.id] = row
+        # Read back as written, should the job or a later one ask: this job's own writes and
+        # the jobs after it would otherwise parse what was just serialised.
+        self._parsed_operations[operation.id] = (row[4], operation_copy(operation))
         self._unwritten.append((_UPSERT_OPERATION, row))
 
     def prune_operations(self, finished_before: float) -> int:
         self._write_own()
         self._operations.clear()
+        self._parsed_operations.clear()
         cursor = self._conn.execute(
             "DELETE FROM operations WHERE ended IS NOT NULL AND ended < ?", (finished_before,)
         )
@@ -299,6 +311,7 @@ class _Transaction:
         """Drop the cache: the batch it may describe was rolled back."""
         self._rows.clear()
         self._operations.clear()
+        self._parsed_operations.clear()
         self._reset_job()
         self.end_batch()
 
