@@ -13,6 +13,10 @@ GALLERY_TYPE = "Microsoft.Compute/galleries"
 APPLICATION_TYPE = "Microsoft.Compute/galleries/applications"
 VERSION_TYPE = "Microsoft.Compute/galleries/applications/versions"
 
+_TYPE_KEYS = {
+    name: name.lower()
+    for name in (RESOURCE_GROUP_TYPE, GALLERY_TYPE, APPLICATION_TYPE, VERSION_TYPE)
+}
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
 
@@ -79,6 +83,11 @@ class ResourceId:
         if self.version is not None:
             text += f"/versions/{self.version}"
         return text
+
+    @property
+    def type_key(self) -> str:
+        """The type lower-cased, as records store it."""
+        return _TYPE_KEYS[self.type]
 
     @property
     def subscription_key(self) -> str:

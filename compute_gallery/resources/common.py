@@ -306,13 +306,7 @@ def envelope(
 
 def record_of(rid: ResourceId, body: dict[str, Any], operation_id: str | None) -> Record:
     return Record(
-        key=rid.key,
-        id=rid.id,
-        type=rid.type.lower(),
-        parent_key=rid.parent.key,
-        subscription=rid.subscription_key,
-        body=body,
-        operation_id=operation_id,
+        rid.key, rid.id, rid.type_key, rid.parent.key, rid.subscription_key, body, operation_id
     )
 
 

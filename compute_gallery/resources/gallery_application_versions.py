@@ -8,6 +8,7 @@ operation that fetches the package and copies it to every target region (``repli
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -45,13 +46,11 @@ IMMUTABLE = (
     f"{PROFILE}.storageAccountStrategy",
     f"{PROFILE}.replicationMode",
 )
-_LENGTH_LIMITED = (
-    "manageActions.install",
-    "manageActions.remove",
-    "manageActions.update",
-    "settings.packageFileName",
-    "settings.configFileName",
-)
+# Commands and file names whose length Compute limits, by the object that holds them.
+_LENGTH_LIMITED = {
+    "manageActions": ("install", "remove", "update"),
+    "settings": ("packageFileName", "configFileName"),
+}
 _SOURCES = ("mediaLink", "defaultConfigurationLink")
 # What a replacement that leaves it out keeps from the stored version.
 _INHERITED = IMMUTABLE + tuple(f"{PROFILE}.source.{name}" for name in _SOURCES)
@@ -74,8 +73,7 @@ class GalleryApplicationVersions(ComputeResource):
         Leading zeros are accepted and the name is kept as written: ``1.0.0`` and ``01.0.0``
         are different versions (Azure's handling of this case is not documented).
         """
-        match = _VERSION_NAME.match(rid.name)
-        if match is None or max(map(int, match.groups())) > INT32_MAX:
+        if not _valid_name(rid.name):
             raise errors.InvalidParameter(
                 "The gallery application version name is invalid. The version name should "
                 "follow Major(int32).Minor(int32).Patch(int32) format, for e.g: 1.0.0, "
@@ -105,8 +103,11 @@ class GalleryApplicationVersions(ComputeResource):
             common.inherit_missing(old, {"properties": properties}, _INHERITED)
             self._check_unchanged(old, properties)
 
-        for name in _LENGTH_LIMITED:
-            rules.max_length(common.lookup(profile, name), f"{path}.{name}")
+        for holder, names in _LENGTH_LIMITED.items():
+            values = _object(profile.get(holder))
+            for name in names:
+                if values.get(name) is not None:
+                    rules.max_length(values[name], f"{path}.{holder}.{name}")
         for name in _SOURCES:
             rules.absolute_uri(
                 profile["source"].get(name),
@@ -245,6 +246,13 @@ def replication_status(record: Record) -> dict[str, Any]:
             for r in properties["publishingProfile"].get("targetRegions") or []
         ],
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_name(name: str) -> bool:
+    # Remembered: a client replaces and reads the same versions again and again.
+    match = _VERSION_NAME.match(name)
+    return match is not None and max(map(int, match.groups())) <= INT32_MAX
 
 
 def _object(value: Any) -> dict[str, Any]:

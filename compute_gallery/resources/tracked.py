@@ -111,7 +111,9 @@ class ComputeResource:
             tags = common.check_tags(body.get("tags"))
             # The schema does not require the properties envelope, but what it holds is
             # required all the same: validate an absent one as empty.
-            if all(key.lower() != "properties" or value is None for key, value in body.items()):
+            if body.get("properties") is None and all(
+                key.lower() != "properties" or value is None for key, value in body.items()
+            ):
                 body["properties"] = {}
             clean = schema.validate(body, api_version, self.model, self.root)
             existing = tx.get(rid.key)
