@@ -185,6 +185,37 @@ def check_immutable(
                 )
 
 
+def keep_immutable(
+    old: dict[str, Any], new: dict[str, Any], paths: Iterable[str], root: str
+) -> None:
+    """``inherit_missing``, then ``check_immutable``, in one walk of the listed properties.
+
+    A property fixed at creation that the new body leaves out keeps its stored value; one it
+    gives with another value is refused (PropertyChangeNotAllowed, the first in ``paths``).
+    """
+    for parent, names in _by_parent(tuple(paths)):
+        before_parent = _walk(old, parent)
+        if type(before_parent) is not dict:
+            before_parent = {}
+        after_parent = _walk(new, parent)
+        for name in names:
+            before = before_parent.get(name)
+            after = after_parent.get(name) if type(after_parent) is dict else None
+            if after is None:
+                if before is None:
+                    continue
+                if type(after_parent) is not dict:
+                    assign(new, ".".join((*parent, name)), clone(before))
+                    after_parent = _walk(new, parent)
+                else:
+                    after_parent[name] = clone(before)
+            elif before != after:
+                target = ".".join((root, *parent, name))
+                raise errors.PropertyChangeNotAllowed(
+                    f"Changing property '{target}' is not allowed.", target=target
+                )
+
+
 def inherit_missing(old: dict[str, Any], new: dict[str, Any], paths: Iterable[str]) -> None:
     """Copy each listed property the new body omits from the stored one."""
     for parent, names in _by_parent(tuple(paths)):

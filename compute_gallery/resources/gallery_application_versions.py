@@ -52,9 +52,9 @@ _LENGTH_LIMITED = {
     "settings": ("packageFileName", "configFileName"),
 }
 _SOURCES = ("mediaLink", "defaultConfigurationLink")
-# What a replacement that leaves it out keeps from the stored version.
-_INHERITED = IMMUTABLE + tuple(f"{PROFILE}.source.{name}" for name in _SOURCES)
 _SOURCE = f"{PROFILE}.source"
+_SOURCE_LINKS = tuple(f"{_SOURCE}.{name}" for name in _SOURCES)
+_TARGET_REGIONS = f"{PROFILE}.targetRegions"
 
 
 class GalleryApplicationVersions(ComputeResource):
@@ -99,9 +99,10 @@ class GalleryApplicationVersions(ComputeResource):
             raise errors.required_parameter_missing(f"{path}.manageActions")
         if old is not None:
             # Changes to fixed properties first: a PATCH setting storageAccountType on a
-            # version stored with a strategy is a change, not a combination of the two.
-            common.inherit_missing(old, {"properties": properties}, _INHERITED)
-            self._check_unchanged(old, properties)
+            # version stored with a strategy is a change, not a combination of the two. A
+            # replacement that leaves a source link or a fixed property out keeps the stored.
+            common.inherit_missing(old, {"properties": properties}, _SOURCE_LINKS)
+            self._keep_fixed(old, properties)
 
         for holder, names in _LENGTH_LIMITED.items():
             values = _object(profile.get(holder))
@@ -146,7 +147,8 @@ class GalleryApplicationVersions(ComputeResource):
         )
         return properties
 
-    def _check_unchanged(self, old: dict[str, Any], properties: dict[str, Any]) -> None:
+    def _keep_fixed(self, old: dict[str, Any], properties: dict[str, Any]) -> None:
+        """Refuse changes to what is fixed at creation; what is left out keeps its value."""
         new = {"properties": properties}
         before_source = _object(common.lookup(old, _SOURCE))
         after_source = _object(common.lookup(new, _SOURCE))
@@ -158,10 +160,10 @@ class GalleryApplicationVersions(ComputeResource):
                     "source URL can change.",
                     target=target,
                 )
-        common.check_immutable(old, new, IMMUTABLE, self.root)
+        common.keep_immutable(old, new, IMMUTABLE, self.root)
         before_types = {
             layout.region_name(r["name"]): r.get("storageAccountType")
-            for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
+            for r in common.lookup(old, _TARGET_REGIONS) or []
         }
         for index, target_region in enumerate(
             properties["publishingProfile"].get("targetRegions") or []
@@ -186,7 +188,7 @@ class GalleryApplicationVersions(ComputeResource):
         }
         removed = [
             r["name"]
-            for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
+            for r in common.lookup(old, _TARGET_REGIONS) or []
             if layout.region_name(r["name"]) not in kept
         ]
         if removed:
