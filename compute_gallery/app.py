@@ -143,7 +143,7 @@ class App:
                 apiversions.check_listed(request.api_version, route.api_versions)
             elif route.provider == "Microsoft.Resources":
                 apiversions.check_resources(request.api_version)
-            else:
+            elif request.api_version not in schema.API_VERSIONS:
                 apiversions.check_compute(
                     request.api_version,
                     schema.API_VERSIONS,
@@ -180,8 +180,6 @@ class App:
 
     async def _location_hint(self, request: ArmRequest) -> str:
         """The location ARM names in an api-version error: the request's, else its group's."""
-        if request.api_version in schema.API_VERSIONS:
-            return ""
         try:
             location = request.json().get("location")
             if isinstance(location, str):
