@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from compute_gallery.storage import Operation, Record, Store, Transaction, walsync
+from compute_gallery.storage import Operation, Record, Store, Transaction, writer
 from compute_gallery.storage.postgres import PostgresStore
 from compute_gallery.storage.sqlite import SqliteStore
 
@@ -303,6 +303,47 @@ def test_first_child_finds_a_direct_child(store: Store) -> None:
     assert after is not None and after.body["name"] == "a"
 
 
+def test_queries_inside_a_write_see_its_own_writes(store: Store) -> None:
+    gallery = record("g")
+    kept = record("a", parent=gallery.key)
+    gone = record("b", parent=gallery.key)
+
+    def write(tx: Transaction) -> list[object]:
+        seen: list[object] = []
+        tx.delete(gone.key)
+        seen.append(tx.first_child(gallery.key))  # only the deleted child is stored
+        tx.put(kept)
+        found = tx.first_child(gallery.key)
+        seen.append(found.key if found else None)
+        tx.put(record("v", parent=kept.key))
+        seen.append(tx.delete_tree(gallery.key))  # the stored gallery and two written here
+        seen.append(tx.get(kept.key))
+        return seen
+
+    async def body(s: Store) -> tuple[list[object], list[str]]:
+        await s.write(lambda tx: (tx.put(gallery), tx.put(gone)))
+        seen = await s.write(write)
+        left = [r.key for r in await s.list_children(PARENT.lower(), "t", None, 10)]
+        return seen, left
+
+    seen, left = run(store, body)
+    assert seen == [None, kept.key, 3, None]
+    assert left == []
+
+
+def test_pruning_sees_operations_written_in_its_batch(store: Store) -> None:
+    async def body(s: Store) -> tuple[int, Operation | None, Operation | None]:
+        # Written and pruned in one batch (SQLite), before the first commits.
+        _, pruned = await asyncio.gather(
+            s.write(lambda tx: tx.put_operation(operation("done", status="Succeeded"))),
+            s.prune_operations(finished_before=float("inf")),
+        )
+        kept = await s.write(lambda tx: tx.get_operation("done"))
+        return pruned, kept, await s.get_operation("done")
+
+    assert run(store, body) == (1, None, None)
+
+
 def test_list_pages_in_key_order(store: Store) -> None:
     names = [f"r{i:02d}" for i in range(7)]
 
@@ -408,15 +449,15 @@ def test_newer_store_schema_is_refused(tmp_path: Path) -> None:
         run(SqliteStore(path), lambda s: s.get("x"))
 
 
-def _sync_in_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serve the store's sync protocol from a thread of the test, where os.fsync can be
+def _writer_in_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serve the store's writer protocol from a thread of the test, where os.fsync can be
     replaced, instead of from a child process."""
 
-    def spawn(self: walsync.WalSync) -> walsync.Channel:
+    def spawn(self: writer.Writer) -> writer.Channel:
         requests_read, requests_write = os.pipe()
         answers_read, answers_write = os.pipe()
         thread = threading.Thread(
-            target=walsync.serve,
+            target=writer.serve,
             args=(requests_read, answers_write, str(self.database), self.checkpoint_every),
             daemon=True,
         )
@@ -428,15 +469,15 @@ def _sync_in_thread(monkeypatch: pytest.MonkeyPatch) -> None:
             for descriptor in (requests_read, answers_write, answers_read):
                 os.close(descriptor)
 
-        return walsync.Channel(requests_write, answers_read, stop)
+        return writer.Channel(requests_write, answers_read, stop)
 
-    monkeypatch.setattr(walsync.WalSync, "_spawn", spawn)
+    monkeypatch.setattr(writer.Writer, "_spawn", spawn)
 
 
 def test_write_is_answered_only_after_the_wal_is_synced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sync_in_thread(monkeypatch)
+    _writer_in_thread(monkeypatch)
     store = SqliteStore(tmp_path / "store.db")
     released = threading.Event()
     synced: list[int] = []
@@ -469,7 +510,7 @@ def test_write_is_answered_only_after_the_wal_is_synced(
 def test_failed_sync_fails_the_writes_it_covers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sync_in_thread(monkeypatch)
+    _writer_in_thread(monkeypatch)
     store = SqliteStore(tmp_path / "store.db")
 
     def broken_fsync(fd: int) -> None:
@@ -487,17 +528,17 @@ def test_failed_sync_fails_the_writes_it_covers(
     run(store, body)
 
 
-def _sync_process(store: Store) -> int:
-    assert isinstance(store, SqliteStore) and store._syncer is not None
-    pid = store._syncer.pid
+def _writer_process(store: Store) -> int:
+    assert isinstance(store, SqliteStore) and store._writer is not None
+    pid = store._writer.pid
     assert pid is not None and pid != os.getpid()
     return pid
 
 
-def test_write_waits_for_the_sync_process(tmp_path: Path) -> None:
+def test_write_waits_for_the_writer_process(tmp_path: Path) -> None:
     async def body(s: Store) -> tuple[bool, Record | None]:
         await s.write(lambda tx: tx.put(record("a")))
-        pid = _sync_process(s)
+        pid = _writer_process(s)
         os.kill(pid, signal.SIGSTOP)
         try:
             write = asyncio.ensure_future(s.write(lambda tx: tx.put(record("b"))))
@@ -513,27 +554,30 @@ def test_write_waits_for_the_sync_process(tmp_path: Path) -> None:
     assert written is not None
 
 
-def test_sync_process_that_dies_fails_its_writes_and_is_replaced(tmp_path: Path) -> None:
-    async def body(s: Store) -> Record | None:
+def test_writer_process_that_dies_fails_its_writes_and_is_replaced(tmp_path: Path) -> None:
+    async def body(s: Store) -> tuple[Record | None, Record | None]:
         await s.write(lambda tx: tx.put(record("a")))
-        first = _sync_process(s)
+        first = _writer_process(s)
         os.kill(first, signal.SIGSTOP)
         write = asyncio.ensure_future(s.write(lambda tx: tx.put(record("b"))))
         await asyncio.sleep(0.2)
         os.kill(first, signal.SIGKILL)
-        with pytest.raises(OSError, match="WAL sync process ended"):
+        with pytest.raises(OSError, match="SQLite writer process ended"):
             await asyncio.wait_for(write, 10)
         await asyncio.wait_for(s.write(lambda tx: tx.put(record("c"))), 10)
-        assert _sync_process(s) != first
-        return await s.get(record("c").key)
+        assert _writer_process(s) != first
+        return await s.get(record("a").key), await s.get(record("c").key)
 
-    assert run(SqliteStore(tmp_path / "store.db"), body) is not None
+    kept, written = run(SqliteStore(tmp_path / "store.db"), body)
+    assert kept is not None and written is not None
 
 
-def test_sync_process_is_apart_from_interrupts_and_ends_with_the_store(tmp_path: Path) -> None:
+def test_writer_process_is_apart_from_interrupts_and_ends_with_the_store(
+    tmp_path: Path,
+) -> None:
     async def body(s: Store) -> int:
-        pid = _sync_process(s)
-        # A terminal's Ctrl-C goes to the service's process group, not to the sync process.
+        pid = _writer_process(s)
+        # A terminal's Ctrl-C goes to the service's process group, not to the writer process.
         assert os.getpgid(pid) != os.getpgid(0)
         await asyncio.wait_for(s.write(lambda tx: tx.put(record("a"))), 10)
         return pid
@@ -543,63 +587,44 @@ def test_sync_process_is_apart_from_interrupts_and_ends_with_the_store(tmp_path:
         os.kill(pid, 0)
 
 
-def test_write_whose_transaction_cannot_begin_fails(tmp_path: Path) -> None:
-    import sqlite3
-
-    async def body(s: Store) -> Record | None:
-        assert isinstance(s, SqliteStore) and s._writer is not None
-        # A database that refuses to start a write transaction (as a busy or broken one would).
-        s._writer.execute("PRAGMA query_only = ON")
-        try:
-            with pytest.raises(sqlite3.OperationalError, match="readonly"):
-                await asyncio.wait_for(s.write(lambda tx: tx.put(record("a"))), 10)
-        finally:
-            s._writer.execute("PRAGMA query_only = OFF")
-        await s.write(lambda tx: tx.put(record("b")))
-        return await s.get(record("b").key)
-
-    assert run(SqliteStore(tmp_path / "store.db"), body) is not None
+def _refused(name: str) -> Record:
+    """A record the database refuses (its id is NULL): the batch holding it rolls back."""
+    refused = record(name)
+    refused.id = None  # type: ignore[assignment]
+    return refused
 
 
-def test_batch_rolled_back_leaves_reads_as_committed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["disk", "memory"])
+def test_batch_the_database_refuses_fails_all_its_writes(tmp_path: Path, where: str) -> None:
     import sqlite3
 
     changed = record("a")
     changed.body["n"] = 2
 
-    async def body(s: Store) -> tuple[object, object]:
-        assert isinstance(s, SqliteStore) and s._writer is not None
+    async def body(s: Store) -> list[object]:
         await s.write(lambda tx: tx.put(record("a")))
         assert await s.get(record("a").key) is not None
-        writer = s._writer
-
-        def refused(tx: Transaction) -> None:
-            # The database refuses the batch's next statements: the whole batch rolls back,
-            # the write before this one included.
-            writer.execute("PRAGMA query_only = ON")
-            tx.put(record("b"))
-
-        try:
-            outcomes = await asyncio.wait_for(
-                asyncio.gather(
-                    s.write(lambda tx: tx.put(changed)), s.write(refused), return_exceptions=True
-                ),
-                10,
-            )
-        finally:
-            writer.execute("PRAGMA query_only = OFF")
-        assert all(isinstance(outcome, sqlite3.OperationalError) for outcome in outcomes)
-        # The next batch to commit brings nothing of the rolled back one along.
-        await s.write(lambda tx: tx.put(record("c")))
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                # Both in one batch: it rolls back whole, the write before the refused one too.
+                s.write(lambda tx: tx.put(changed)),
+                s.write(lambda tx: tx.put(_refused("b"))),
+                return_exceptions=True,
+            ),
+            10,
+        )
+        assert all(isinstance(outcome, sqlite3.IntegrityError) for outcome in outcomes)
+        # Later writes, and the next batch to commit, know nothing of the rolled back one.
+        inside = await s.write(lambda tx: (tx.put(record("c")), tx.get(record("a").key))[1])
         after_rollback = await s.get(record("a").key)
         await s.write(lambda tx: tx.put(changed))
         after_retry = await s.get(record("a").key)
-        return (
-            after_rollback.body["n"] if after_rollback else None,
-            after_retry.body["n"] if after_retry else None,
-        )
+        return [
+            found.body["n"] if found else None for found in (inside, after_rollback, after_retry)
+        ]
 
-    assert run(SqliteStore(tmp_path / "store.db"), body) == (1, 2)
+    path = tmp_path / "store.db" if where == "disk" else None
+    assert run(SqliteStore(path), body) == [1, 1, 2]
 
 
 _SCHEMA_1 = """
@@ -652,7 +677,7 @@ def test_store_of_the_first_schema_is_migrated_with_its_data(tmp_path: Path) -> 
     assert run(SqliteStore(path), lambda s: s.get(kept.key)) == found
 
 
-def test_wal_is_checkpointed_by_the_sync_process(tmp_path: Path) -> None:
+def test_wal_is_checkpointed_by_the_writer_process(tmp_path: Path) -> None:
     import sqlite3
 
     from compute_gallery.storage import sqlite as sqlite_store
@@ -662,8 +687,8 @@ def test_wal_is_checkpointed_by_the_sync_process(tmp_path: Path) -> None:
     async def body(s: Store) -> int:
         for index in range(sqlite_store._CHECKPOINT_EVERY + 1):
             await s.write(lambda tx, index=index: tx.put(record(f"r{index}")))
-        assert isinstance(s, SqliteStore) and s._syncer is not None
-        return s._syncer.checkpoints
+        assert isinstance(s, SqliteStore) and s._writer is not None
+        return s._writer.checkpoints
 
     assert run(SqliteStore(path), body) == 1
     with sqlite3.connect(path) as conn:
