@@ -74,7 +74,7 @@ def summarise(collapsed: Path, top: int) -> str:
             continue
         count = int(count_text)
         frames = stack.split(";")
-        # With --threads the first frame names the thread: "thread (12068): sqlite-sync_0".
+        # With --threads the first frame names the thread: "thread (12068): MainThread".
         threads[frames[0].rpartition("): ")[2]] += count
         functions = [_frame(frame) for frame in frames[1:]]
         total += count

@@ -143,7 +143,7 @@ class App:
                 apiversions.check_listed(request.api_version, route.api_versions)
             elif route.provider == "Microsoft.Resources":
                 apiversions.check_resources(request.api_version)
-            else:
+            elif request.api_version not in schema.API_VERSIONS:
                 apiversions.check_compute(
                     request.api_version,
                     schema.API_VERSIONS,
@@ -180,8 +180,6 @@ class App:
 
     async def _location_hint(self, request: ArmRequest) -> str:
         """The location ARM names in an api-version error: the request's, else its group's."""
-        if request.api_version in schema.API_VERSIONS:
-            return ""
         try:
             location = request.json().get("location")
             if isinstance(location, str):
@@ -259,12 +257,13 @@ def _error_reply(error: errors.ArmError) -> Reply:
 
 def _query(scope: Scope) -> dict[str, str]:
     """Query parameters by lower-cased name (ARM reads ``api-version`` in any case)."""
-    return {
-        name.lower(): value
-        for name, value in parse_qsl(
-            scope["query_string"].decode("latin-1"), keep_blank_values=True
-        )
-    }
+    text = scope["query_string"].decode("latin-1")
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:
+        # Nothing to decode (the usual query): parse_qsl's split, without its unquoting.
+        pairs = [field.partition("=")[::2] for field in text.split("&") if field]
+    return {name.lower(): value for name, value in pairs}
 
 
 def _base_url(scope: Scope, headers: dict[str, str]) -> str:

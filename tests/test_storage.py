@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -14,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from compute_gallery.storage import Operation, Record, Store, Transaction
+from compute_gallery.storage import Operation, Record, Store, Transaction, writer
 from compute_gallery.storage.postgres import PostgresStore
 from compute_gallery.storage.sqlite import SqliteStore
 
@@ -186,6 +187,55 @@ def test_delete_tree_hides_descendants_read_earlier(store: Store) -> None:
     assert run(store, body) == (None, None)
 
 
+def test_reads_follow_every_committed_change(store: Store) -> None:
+    gallery = record("g")
+    child = record("a", parent=gallery.key)
+    changed = record("g")
+    changed.body["n"] = 2
+
+    async def body(s: Store) -> list[object]:
+        seen: list[object] = []
+
+        async def read() -> None:
+            found = [await s.get(gallery.key), await s.get(child.key)]
+            seen.append([r.body["n"] if r else None for r in found])
+
+        await s.write(lambda tx: (tx.put(gallery), tx.put(child)))
+        await read()
+        await s.write(lambda tx: tx.put(changed))
+        await read()
+        await s.write(lambda tx: tx.delete(child.key))
+        await read()
+        await s.write(lambda tx: tx.put(child))
+        await read()
+        await s.write(lambda tx: tx.delete_tree(gallery.key))
+        await read()
+        # A failed write in a batch leaves the reads as they were.
+        failed = await asyncio.gather(
+            s.write(lambda tx: tx.put(gallery)),
+            s.write(lambda tx: (tx.put(child), 1 / 0)),
+            return_exceptions=True,
+        )
+        assert isinstance(failed[1], ZeroDivisionError)
+        await read()
+        return seen
+
+    assert run(store, body) == [[1, 1], [2, 1], [2, None], [2, 1], [None, None], [1, None]]
+
+
+def test_changing_a_record_read_outside_a_write_changes_nothing(store: Store) -> None:
+    async def body(s: Store) -> int:
+        await s.write(lambda tx: tx.put(record("a")))
+        first = await s.get(record("a").key)
+        assert first is not None
+        first.body["n"] = 99
+        again = await s.get(record("a").key)
+        assert again is not None
+        return int(again.body["n"])
+
+    assert run(store, body) == 1
+
+
 def test_concurrent_read_modify_writes_are_serial(store: Store) -> None:
     def increment(tx: Transaction) -> None:
         found = tx.get(record("counter").key)
@@ -253,6 +303,47 @@ def test_first_child_finds_a_direct_child(store: Store) -> None:
     assert after is not None and after.body["name"] == "a"
 
 
+def test_queries_inside_a_write_see_its_own_writes(store: Store) -> None:
+    gallery = record("g")
+    kept = record("a", parent=gallery.key)
+    gone = record("b", parent=gallery.key)
+
+    def write(tx: Transaction) -> list[object]:
+        seen: list[object] = []
+        tx.delete(gone.key)
+        seen.append(tx.first_child(gallery.key))  # only the deleted child is stored
+        tx.put(kept)
+        found = tx.first_child(gallery.key)
+        seen.append(found.key if found else None)
+        tx.put(record("v", parent=kept.key))
+        seen.append(tx.delete_tree(gallery.key))  # the stored gallery and two written here
+        seen.append(tx.get(kept.key))
+        return seen
+
+    async def body(s: Store) -> tuple[list[object], list[str]]:
+        await s.write(lambda tx: (tx.put(gallery), tx.put(gone)))
+        seen = await s.write(write)
+        left = [r.key for r in await s.list_children(PARENT.lower(), "t", None, 10)]
+        return seen, left
+
+    seen, left = run(store, body)
+    assert seen == [None, kept.key, 3, None]
+    assert left == []
+
+
+def test_pruning_sees_operations_written_in_its_batch(store: Store) -> None:
+    async def body(s: Store) -> tuple[int, Operation | None, Operation | None]:
+        # Written and pruned in one batch (SQLite), before the first commits.
+        _, pruned = await asyncio.gather(
+            s.write(lambda tx: tx.put_operation(operation("done", status="Succeeded"))),
+            s.prune_operations(finished_before=float("inf")),
+        )
+        kept = await s.write(lambda tx: tx.get_operation("done"))
+        return pruned, kept, await s.get_operation("done")
+
+    assert run(store, body) == (1, None, None)
+
+
 def test_list_pages_in_key_order(store: Store) -> None:
     names = [f"r{i:02d}" for i in range(7)]
 
@@ -296,6 +387,44 @@ def test_unfinished_operations_and_pruning(store: Store) -> None:
     assert still is not None and still.status == "InProgress"
 
 
+def test_operation_reads_back_with_every_field(store: Store) -> None:
+    full = Operation(
+        "op-full",
+        "delete",
+        "s",
+        "westus",
+        "k",
+        "K",
+        "2024-03-03",
+        status="Failed",
+        start_time="2025-01-01T00:00:00.0000000+00:00",
+        end_time="2025-01-01T00:00:01.0000000+00:00",
+        error={"code": "Bad", "message": "m"},
+        due=12.5,
+        payload={"a": [1, 2]},
+        owner="instance-a",
+        lease=3,
+        lease_until=99.5,
+    )
+
+    async def body(s: Store) -> tuple[Operation | None, Operation | None]:
+        def write(tx: Transaction) -> Operation | None:
+            tx.put_operation(full)
+            return tx.get_operation(full.id)
+
+        return await s.write(write), await s.get_operation(full.id)
+
+    assert run(store, body) == (full, full)
+
+
+def test_operation_row_without_later_fields_reads_with_their_defaults() -> None:
+    from compute_gallery.storage.codec import operation_of
+
+    written = b'{"id": "op", "kind": "provision", "subscription": "s", "location": "eastus", '
+    written += b'"resource_key": "k", "resource_id": "K", "api_version": "2025-03-03"}'
+    assert operation_of(written) == operation("op")
+
+
 def test_disk_store_keeps_state_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     run(SqliteStore(path), lambda s: s.write(lambda tx: tx.put(record("kept"))))
@@ -320,9 +449,35 @@ def test_newer_store_schema_is_refused(tmp_path: Path) -> None:
         run(SqliteStore(path), lambda s: s.get("x"))
 
 
+def _writer_in_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serve the store's writer protocol from a thread of the test, where os.fsync can be
+    replaced, instead of from a child process."""
+
+    def spawn(self: writer.Writer) -> writer.Channel:
+        requests_read, requests_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        thread = threading.Thread(
+            target=writer.serve,
+            args=(requests_read, answers_write, str(self.database), self.checkpoint_every),
+            daemon=True,
+        )
+        thread.start()
+
+        def stop() -> None:
+            os.close(requests_write)
+            thread.join(10)
+            for descriptor in (requests_read, answers_write, answers_read):
+                os.close(descriptor)
+
+        return writer.Channel(requests_write, answers_read, stop)
+
+    monkeypatch.setattr(writer.Writer, "_spawn", spawn)
+
+
 def test_write_is_answered_only_after_the_wal_is_synced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _writer_in_thread(monkeypatch)
     store = SqliteStore(tmp_path / "store.db")
     released = threading.Event()
     synced: list[int] = []
@@ -355,6 +510,7 @@ def test_write_is_answered_only_after_the_wal_is_synced(
 def test_failed_sync_fails_the_writes_it_covers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _writer_in_thread(monkeypatch)
     store = SqliteStore(tmp_path / "store.db")
 
     def broken_fsync(fd: int) -> None:
@@ -370,6 +526,105 @@ def test_failed_sync_fails_the_writes_it_covers(
             monkeypatch.undo()
 
     run(store, body)
+
+
+def _writer_process(store: Store) -> int:
+    assert isinstance(store, SqliteStore) and store._writer is not None
+    pid = store._writer.pid
+    assert pid is not None and pid != os.getpid()
+    return pid
+
+
+def test_write_waits_for_the_writer_process(tmp_path: Path) -> None:
+    async def body(s: Store) -> tuple[bool, Record | None]:
+        await s.write(lambda tx: tx.put(record("a")))
+        pid = _writer_process(s)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            write = asyncio.ensure_future(s.write(lambda tx: tx.put(record("b"))))
+            await asyncio.sleep(0.3)
+            answered_while_stopped = write.done()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.wait_for(write, 10)
+        return answered_while_stopped, await s.get(record("b").key)
+
+    answered_while_stopped, written = run(SqliteStore(tmp_path / "store.db"), body)
+    assert not answered_while_stopped
+    assert written is not None
+
+
+def test_writer_process_that_dies_fails_its_writes_and_is_replaced(tmp_path: Path) -> None:
+    async def body(s: Store) -> tuple[Record | None, Record | None]:
+        await s.write(lambda tx: tx.put(record("a")))
+        first = _writer_process(s)
+        os.kill(first, signal.SIGSTOP)
+        write = asyncio.ensure_future(s.write(lambda tx: tx.put(record("b"))))
+        await asyncio.sleep(0.2)
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(OSError, match="SQLite writer process ended"):
+            await asyncio.wait_for(write, 10)
+        await asyncio.wait_for(s.write(lambda tx: tx.put(record("c"))), 10)
+        assert _writer_process(s) != first
+        return await s.get(record("a").key), await s.get(record("c").key)
+
+    kept, written = run(SqliteStore(tmp_path / "store.db"), body)
+    assert kept is not None and written is not None
+
+
+def test_writer_process_is_apart_from_interrupts_and_ends_with_the_store(
+    tmp_path: Path,
+) -> None:
+    async def body(s: Store) -> int:
+        pid = _writer_process(s)
+        # A terminal's Ctrl-C goes to the service's process group, not to the writer process.
+        assert os.getpgid(pid) != os.getpgid(0)
+        await asyncio.wait_for(s.write(lambda tx: tx.put(record("a"))), 10)
+        return pid
+
+    pid = run(SqliteStore(tmp_path / "store.db"), body)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def _refused(name: str) -> Record:
+    """A record the database refuses (its id is NULL): the batch holding it rolls back."""
+    refused = record(name)
+    refused.id = None  # type: ignore[assignment]
+    return refused
+
+
+@pytest.mark.parametrize("where", ["disk", "memory"])
+def test_batch_the_database_refuses_fails_all_its_writes(tmp_path: Path, where: str) -> None:
+    import sqlite3
+
+    changed = record("a")
+    changed.body["n"] = 2
+
+    async def body(s: Store) -> list[object]:
+        await s.write(lambda tx: tx.put(record("a")))
+        assert await s.get(record("a").key) is not None
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                # Both in one batch: it rolls back whole, the write before the refused one too.
+                s.write(lambda tx: tx.put(changed)),
+                s.write(lambda tx: tx.put(_refused("b"))),
+                return_exceptions=True,
+            ),
+            10,
+        )
+        assert all(isinstance(outcome, sqlite3.IntegrityError) for outcome in outcomes)
+        # Later writes, and the next batch to commit, know nothing of the rolled back one.
+        inside = await s.write(lambda tx: (tx.put(record("c")), tx.get(record("a").key))[1])
+        after_rollback = await s.get(record("a").key)
+        await s.write(lambda tx: tx.put(changed))
+        after_retry = await s.get(record("a").key)
+        return [
+            found.body["n"] if found else None for found in (inside, after_rollback, after_retry)
+        ]
+
+    path = tmp_path / "store.db" if where == "disk" else None
+    assert run(SqliteStore(path), body) == [1, 1, 2]
 
 
 _SCHEMA_1 = """
@@ -422,27 +677,20 @@ def test_store_of_the_first_schema_is_migrated_with_its_data(tmp_path: Path) -> 
     assert run(SqliteStore(path), lambda s: s.get(kept.key)) == found
 
 
-def test_wal_is_checkpointed_by_the_sync_thread(tmp_path: Path) -> None:
+def test_wal_is_checkpointed_by_the_writer_process(tmp_path: Path) -> None:
     import sqlite3
 
     from compute_gallery.storage import sqlite as sqlite_store
 
     path = tmp_path / "store.db"
-    checkpointed_on: list[str] = []
-    real_checkpoint = SqliteStore._checkpoint
 
-    def watched(self: SqliteStore) -> None:
-        checkpointed_on.append(threading.current_thread().name)
-        real_checkpoint(self)
-
-    async def body(s: Store) -> None:
+    async def body(s: Store) -> int:
         for index in range(sqlite_store._CHECKPOINT_EVERY + 1):
             await s.write(lambda tx, index=index: tx.put(record(f"r{index}")))
+        assert isinstance(s, SqliteStore) and s._writer is not None
+        return s._writer.checkpoints
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SqliteStore, "_checkpoint", watched)
-        run(SqliteStore(path), body)
-    assert checkpointed_on and all(name.startswith("sqlite-sync") for name in checkpointed_on)
+    assert run(SqliteStore(path), body) == 1
     with sqlite3.connect(path) as conn:
         count = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
     assert count == sqlite_store._CHECKPOINT_EVERY + 1

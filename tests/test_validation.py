@@ -664,6 +664,20 @@ def test_put_version_read_back_unchanged_is_accepted(arm: Arm) -> None:
     assert response.status_code == 200, response.text
 
 
+def test_put_version_leaving_fixed_properties_out_keeps_them(arm: Arm) -> None:
+    path = created_version(arm, settings={"packageFileName": "app.zip"}, replicationMode="Full")
+    body = version_body()
+    del body["properties"]["publishingProfile"]["manageActions"]
+
+    response = arm.put(path, body)
+
+    assert response.status_code == 200, response.text
+    profile = arm.get(path).json()["properties"]["publishingProfile"]
+    assert profile["settings"] == {"packageFileName": "app.zip"}
+    assert profile["replicationMode"] == "Full"
+    assert profile["manageActions"] == {"install": "bash install.sh", "remove": "bash remove.sh"}
+
+
 @pytest.mark.parametrize(
     ("created", "changed", "target"),
     [

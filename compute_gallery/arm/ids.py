@@ -13,6 +13,10 @@ GALLERY_TYPE = "Microsoft.Compute/galleries"
 APPLICATION_TYPE = "Microsoft.Compute/galleries/applications"
 VERSION_TYPE = "Microsoft.Compute/galleries/applications/versions"
 
+_TYPE_KEYS = {
+    name: name.lower()
+    for name in (RESOURCE_GROUP_TYPE, GALLERY_TYPE, APPLICATION_TYPE, VERSION_TYPE)
+}
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
 
@@ -33,6 +37,7 @@ class ResourceId:
     _id: str | None = field(default=None, init=False, repr=False, compare=False)
     _key: str | None = field(default=None, init=False, repr=False, compare=False)
     _parent: ResourceId | None = field(default=None, init=False, repr=False, compare=False)
+    _group: ResourceId | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -80,6 +85,11 @@ class ResourceId:
         return text
 
     @property
+    def type_key(self) -> str:
+        """The type lower-cased, as records store it."""
+        return _TYPE_KEYS[self.type]
+
+    @property
     def subscription_key(self) -> str:
         return self.subscription.lower()
 
@@ -103,13 +113,32 @@ class ResourceId:
 
     @property
     def group(self) -> ResourceId:
-        return ResourceId(self.subscription, self.resource_group)
+        if self._group is None:
+            object.__setattr__(self, "_group", ResourceId(self.subscription, self.resource_group))
+            assert self._group is not None
+        return self._group
 
     @property
     def relative_type_path(self) -> str:
         """``galleries/g/applications/a``: how ARM names a nested parent in its messages."""
         parts = [p for p in (self.gallery, self.application, self.version) if p is not None]
         return "/".join(parts)
+
+
+@functools.lru_cache(maxsize=4096)
+def resource_id(
+    subscription: str,
+    resource_group: str | None = None,
+    gallery: str | None = None,
+    application: str | None = None,
+    version: str | None = None,
+) -> ResourceId:
+    """The id of the resource these names name; the same object for the same names.
+
+    Ids are immutable, and clients name the same resources again and again (polls, reads,
+    replacements): each id's derived forms (``id``, ``key``, parents) are then made once.
+    """
+    return ResourceId(subscription, resource_group, gallery, application, version)
 
 
 def check_subscription(subscription: str) -> None:

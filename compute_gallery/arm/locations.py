@@ -24,6 +24,8 @@ def _load() -> dict[str, Region]:
         region = Region(entry["name"], entry["displayName"], entry["availabilityZones"])
         table[_fold(region.name)] = region
         table[_fold(region.display_name)] = region
+        # Stored target regions carry display names: those are found without folding.
+        table[region.display_name] = region
     return table
 
 
@@ -38,7 +40,9 @@ REGIONS: tuple[Region, ...] = tuple(sorted(set(_REGIONS.values()), key=lambda r:
 
 def find(location: str) -> Region | None:
     """The region a location string names, in either form, or None."""
-    return _REGIONS.get(_fold(location))
+    # Most locations arrive as stored: folded ("eastus2") or as displayed ("East US 2").
+    region = _REGIONS.get(location)
+    return region if region is not None else _REGIONS.get(_fold(location))
 
 
 def names() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import quote
 
@@ -20,13 +21,19 @@ def status_path(op: Operation) -> str:
 
 
 def status_url(base_url: str, op: Operation) -> str:
-    return f"{base_url}{status_path(op)}?api-version={quote(op.api_version)}"
+    return f"{base_url}{status_path(op)}?api-version={_quoted(op.api_version)}"
 
 
 def monitor_url(base_url: str, op: Operation) -> str:
     if op.kind == "deleteResourceGroup":
         return status_url(base_url, op)
-    return f"{base_url}{status_path(op)}?monitor=true&api-version={quote(op.api_version)}"
+    return f"{base_url}{status_path(op)}?monitor=true&api-version={_quoted(op.api_version)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _quoted(api_version: str) -> str:
+    # Operations carry the few api-versions their requests were answered in.
+    return quote(api_version)
 
 
 def poll_headers(settings: Settings) -> dict[str, str]:

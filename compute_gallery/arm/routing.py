@@ -46,6 +46,11 @@ class Route:
         return found.groupdict() if found else None
 
 
+# Paths whose route the router remembers; clients send the same few paths again and again
+# (polling, replacing), so the cache starts over when full rather than tracking use.
+_REMEMBERED_PATHS = 4096
+
+
 class Router:
     """Finds the route for a path, and the handler for a method."""
 
@@ -53,19 +58,29 @@ class Router:
         self._by_length: dict[int, list[Route]] = {}
         for route in routes:
             self._by_length.setdefault(len(route.segments), []).append(route)
+        self._found: dict[str, tuple[Route, dict[str, str]]] = {}
 
     def resolve(self, method: str, path: str) -> tuple[Route, Handler, dict[str, str]]:
+        found = self._found.get(path)
+        if found is None:
+            found = self._match(path)
+            if len(self._found) >= _REMEMBERED_PATHS:
+                self._found.clear()
+            self._found[path] = found
+        route, params = found
+        # HEAD on a resource group is its own operation ("check existence").
+        handler = route.methods.get(method)
+        if handler is None:
+            raise errors.MethodNotAllowed(
+                f"The requested resource does not support http method '{method}'."
+            )
+        return route, handler, dict(params)
+
+    def _match(self, path: str) -> tuple[Route, dict[str, str]]:
         for route in self._by_length.get(path.strip("/").count("/") + 1, ()):
             params = route.match(path)
-            if params is None:
-                continue
-            # HEAD on a resource group is its own operation ("check existence").
-            handler = route.methods.get(method)
-            if handler is None:
-                raise errors.MethodNotAllowed(
-                    f"The requested resource does not support http method '{method}'."
-                )
-            return route, handler, params
+            if params is not None:
+                return route, params
         raise errors.ArmError(
             f"No HTTP resource was found that matches the request URI '{path}'.",
             code="NotFound",

@@ -3,12 +3,13 @@
 The run streams each source that must be read (package, then configuration) into a staging
 file while hashing it, then copies the staging file into every location that lacks the
 content, regions side by side, within the service's transfer slots and bandwidth. Progress
-goes into the version's stored ``replicationStatus`` about once a second and at every change
-of a region's state; every such write first checks that the operation is still current, and
-a run whose operation was replaced or ended stops its copies and leaves the rest to the newer
-operation. The run ends with one write: the replication state, ``provisioningState`` and the
-operation, Succeeded or Failed; then the version's markers that the recorded replicas no
-longer need are removed, with any content that was only theirs.
+goes into the version's stored ``replicationStatus`` about once a second and whenever a
+region's state changes while others still wait; every such write first checks that the
+operation is still current, and a run whose operation was replaced or ended stops its copies
+and leaves the rest to the newer operation. The version's markers that its recorded replicas
+no longer need are then removed, with any content that was only theirs, once the replicas it
+keeps are stored; and the run ends with one write: the replication state,
+``provisioningState`` and the operation, Succeeded or Failed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..operations.runner import current, fail, preempt, succeed
 from ..storage import Operation, Record, Transaction
 from . import layout, sizes
 from .artifacts import Canceled, Location, Transfer
-from .replicas import reference
+from .replicas import Marker, reference
 from .sources import SourceError, identity, redact
 from .waiting import settle
 
@@ -146,11 +147,14 @@ class Run:
                 reporter.cancel()
                 await asyncio.gather(reporter, return_exceptions=True)
             # The replicas the version keeps are stored before any other of its markers go,
-            # and the operation ends only once they went.
-            await self._flush()
-            if self.superseded:
-                return
-            await self._reconcile()
+            # and the operation ends only once they went. With none to remove, the final write
+            # stores them.
+            unused = await self._unused_markers()
+            if unused:
+                await self._flush()
+                if self.superseded:
+                    return
+                await self._detach(unused)
             await self._finish(error)
         finally:
             self.cancel.set()
@@ -335,7 +339,9 @@ class Run:
             region.state = "Completed"
             self.recorded[region.key] = region.sets
             self._changed()
-        await self._flush()
+        if self._pending():
+            # Progress for those still waiting; the run's next write reports the last region.
+            await self._flush()
 
     # -- progress ------------------------------------------------------------------------
 
@@ -476,14 +482,19 @@ class Run:
             log.warning("replication of %s failed: %s", self.version_id, error["message"])
         return finished
 
-    async def _reconcile(self) -> None:
-        """Remove the version's markers its recorded replicas do not use."""
+    async def _unused_markers(self) -> list[Marker]:
+        """The version's markers its recorded replicas do not use."""
         keep = layout.wanted({layout.STATE: self.state(final=True)})
         references = {reference(self.key, role): role for role in layout.ROLES}
-        replicas = self.replicator.replicas
-        for marker in await replicas.markers_of(set(references)):
-            if (marker.location, references[marker.reference], marker.digest) not in keep:
-                await replicas.detach(marker.location, marker.digest, marker.reference)
+        return [
+            marker
+            for marker in await self.replicator.replicas.markers_of(set(references))
+            if (marker.location, references[marker.reference], marker.digest) not in keep
+        ]
+
+    async def _detach(self, markers: list[Marker]) -> None:
+        for marker in markers:
+            await self.replicator.replicas.detach(marker.location, marker.digest, marker.reference)
 
     async def _discard_staging(self) -> None:
         for content in self.contents.values():

@@ -88,8 +88,10 @@ def _same_sources(profile: dict[str, Any], state: dict[str, Any]) -> bool:
 
 def settled(properties: dict[str, Any]) -> set[str]:
     """The regions whose replicas already match the profile: nothing to copy or remove."""
-    profile = properties["publishingProfile"]
-    state = state_of(properties)
+    return _settled(properties["publishingProfile"], state_of(properties))
+
+
+def _settled(profile: dict[str, Any], state: dict[str, Any]) -> set[str]:
     if not _same_sources(profile, state):
         return set()
     recorded: Layout = state.get("replicas") or {}
@@ -98,10 +100,12 @@ def settled(properties: dict[str, Any]) -> set[str]:
 
 def up_to_date(properties: dict[str, Any]) -> bool:
     """Whether the version's replicas are exactly what its profile asks for."""
-    state = state_of(properties)
+    return _up_to_date(properties["publishingProfile"], state_of(properties))
+
+
+def _up_to_date(profile: dict[str, Any], state: dict[str, Any]) -> bool:
     if (state.get("status") or {}).get("aggregatedState") != "Completed":
         return False
-    profile = properties["publishingProfile"]
     return _same_sources(profile, state) and state.get("replicas") == desired(profile)
 
 
@@ -121,11 +125,12 @@ def prepared(properties: dict[str, Any], old: dict[str, Any] | None) -> dict[str
     ``Replicating`` at 0 %, those that do not ``Completed``.
     """
     state = dict(state_of(old)) if old is not None else {}
-    if up_to_date({**properties, STATE: state}):
+    profile = properties["publishingProfile"]
+    if _up_to_date(profile, state):
         return state
-    done = settled({**properties, STATE: state})
+    done = _settled(profile, state)
     summary = []
-    for target in properties["publishingProfile"].get("targetRegions") or []:
+    for target in profile.get("targetRegions") or []:
         finished = region_name(target["name"]) in done
         summary.append(
             region_status(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import re
 import ssl
@@ -55,6 +56,12 @@ def identity(url: str | None) -> str | None:
     """What names a source regardless of its SAS: scheme, host and path (the query dropped)."""
     if url is None:
         return None
+    return _identity(url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _identity(url: str) -> str:
+    # A version's links are compared with its recorded sources at every replacement.
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
 

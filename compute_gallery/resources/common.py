@@ -185,19 +185,51 @@ def check_immutable(
                 )
 
 
+def keep_immutable(
+    old: dict[str, Any], new: dict[str, Any], paths: Iterable[str], root: str
+) -> None:
+    """``inherit_missing``, then ``check_immutable``, in one walk of the listed properties.
+
+    A property fixed at creation that the new body leaves out keeps its stored value; one it
+    gives with another value is refused (PropertyChangeNotAllowed, the first in ``paths``).
+    """
+    for parent, names in _by_parent(tuple(paths)):
+        before_parent = _walk(old, parent)
+        if type(before_parent) is not dict:
+            before_parent = {}
+        after_parent = _walk(new, parent)
+        for name in names:
+            before = before_parent.get(name)
+            after = after_parent.get(name) if type(after_parent) is dict else None
+            if after is None:
+                if before is None:
+                    continue
+                if type(after_parent) is not dict:
+                    assign(new, ".".join((*parent, name)), clone(before))
+                    after_parent = _walk(new, parent)
+                else:
+                    after_parent[name] = clone(before)
+            elif before != after:
+                target = ".".join((root, *parent, name))
+                raise errors.PropertyChangeNotAllowed(
+                    f"Changing property '{target}' is not allowed.", target=target
+                )
+
+
 def inherit_missing(old: dict[str, Any], new: dict[str, Any], paths: Iterable[str]) -> None:
     """Copy each listed property the new body omits from the stored one."""
     for parent, names in _by_parent(tuple(paths)):
         before_parent = _walk(old, parent)
         if type(before_parent) is not dict:
             continue
+        after_parent = _walk(new, parent)
         for name in names:
             value = before_parent.get(name)
             if value is None:
                 continue
-            after_parent = _walk(new, parent)
             if type(after_parent) is not dict:
                 assign(new, ".".join((*parent, name)), clone(value))
+                after_parent = _walk(new, parent)
             elif after_parent.get(name) is None:
                 after_parent[name] = clone(value)
 
@@ -225,6 +257,8 @@ def _walk(body: Any, parts: tuple[str, ...]) -> Any:
 
 def clone(value: T) -> T:
     """A deep copy of JSON data (several times faster than ``copy.deepcopy`` for it)."""
+    if type(value) is not dict and type(value) is not list:
+        return value  # strings, numbers, booleans and null cannot change
     copied: T = orjson.loads(orjson.dumps(value))
     return copied
 
@@ -253,9 +287,11 @@ def preserve_unknown(
     """Keep what an older api-version cannot see: properties its schema does not have.
 
     A client on an old api-version replaces a resource without knowing the newer properties;
-    dropping them would lose data another client set. Arrays are replaced whole.
+    dropping them would lose data another client set. Arrays are replaced whole. ``old`` is
+    the stored body as read for this write, which is not stored again: its values move into
+    ``new`` as they are, not copied.
     """
-    schema.keep_hidden(old, new, api_version, model, clone)
+    schema.keep_hidden(old, new, api_version, model)
 
 
 def merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -301,13 +337,7 @@ def envelope(
 
 def record_of(rid: ResourceId, body: dict[str, Any], operation_id: str | None) -> Record:
     return Record(
-        key=rid.key,
-        id=rid.id,
-        type=rid.type.lower(),
-        parent_key=rid.parent.key,
-        subscription=rid.subscription_key,
-        body=body,
-        operation_id=operation_id,
+        rid.key, rid.id, rid.type_key, rid.parent.key, rid.subscription_key, body, operation_id
     )
 
 

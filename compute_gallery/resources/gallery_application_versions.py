@@ -8,6 +8,7 @@ operation that fetches the package and copies it to every target region (``repli
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -45,14 +46,15 @@ IMMUTABLE = (
     f"{PROFILE}.storageAccountStrategy",
     f"{PROFILE}.replicationMode",
 )
-_LENGTH_LIMITED = (
-    "manageActions.install",
-    "manageActions.remove",
-    "manageActions.update",
-    "settings.packageFileName",
-    "settings.configFileName",
-)
+# Commands and file names whose length Compute limits, by the object that holds them.
+_LENGTH_LIMITED = {
+    "manageActions": ("install", "remove", "update"),
+    "settings": ("packageFileName", "configFileName"),
+}
 _SOURCES = ("mediaLink", "defaultConfigurationLink")
+_SOURCE = f"{PROFILE}.source"
+_SOURCE_LINKS = tuple(f"{_SOURCE}.{name}" for name in _SOURCES)
+_TARGET_REGIONS = f"{PROFILE}.targetRegions"
 
 
 class GalleryApplicationVersions(ComputeResource):
@@ -71,8 +73,7 @@ class GalleryApplicationVersions(ComputeResource):
         Leading zeros are accepted and the name is kept as written: ``1.0.0`` and ``01.0.0``
         are different versions (Azure's handling of this case is not documented).
         """
-        match = _VERSION_NAME.match(rid.name)
-        if match is None or any(int(part) > INT32_MAX for part in match.groups()):
+        if not _valid_name(rid.name):
             raise errors.InvalidParameter(
                 "The gallery application version name is invalid. The version name should "
                 "follow Major(int32).Minor(int32).Patch(int32) format, for e.g: 1.0.0, "
@@ -88,7 +89,7 @@ class GalleryApplicationVersions(ComputeResource):
         region: Region,
         existing: Record | None,
     ) -> dict[str, Any]:
-        properties: dict[str, Any] = common.clone(body.get("properties") or {})
+        properties: dict[str, Any] = body.get("properties") or {}
         profile: dict[str, Any] = properties["publishingProfile"]
         path = f"{self.root}.{PROFILE}"
         old = existing.body if existing is not None else None
@@ -98,16 +99,16 @@ class GalleryApplicationVersions(ComputeResource):
             raise errors.required_parameter_missing(f"{path}.manageActions")
         if old is not None:
             # Changes to fixed properties first: a PATCH setting storageAccountType on a
-            # version stored with a strategy is a change, not a combination of the two.
-            common.inherit_missing(old, {"properties": properties}, IMMUTABLE)
-            for name in _SOURCES:
-                common.inherit_missing(
-                    old, {"properties": properties}, [f"{PROFILE}.source.{name}"]
-                )
-            self._check_unchanged(old, properties)
+            # version stored with a strategy is a change, not a combination of the two. A
+            # replacement that leaves a source link or a fixed property out keeps the stored.
+            common.inherit_missing(old, {"properties": properties}, _SOURCE_LINKS)
+            self._keep_fixed(old, properties)
 
-        for name in _LENGTH_LIMITED:
-            rules.max_length(common.lookup(profile, name), f"{path}.{name}")
+        for holder, names in _LENGTH_LIMITED.items():
+            values = _object(profile.get(holder))
+            for name in names:
+                if values.get(name) is not None:
+                    rules.max_length(values[name], f"{path}.{holder}.{name}")
         for name in _SOURCES:
             rules.absolute_uri(
                 profile["source"].get(name),
@@ -146,22 +147,23 @@ class GalleryApplicationVersions(ComputeResource):
         )
         return properties
 
-    def _check_unchanged(self, old: dict[str, Any], properties: dict[str, Any]) -> None:
+    def _keep_fixed(self, old: dict[str, Any], properties: dict[str, Any]) -> None:
+        """Refuse changes to what is fixed at creation; what is left out keeps its value."""
         new = {"properties": properties}
+        before_source = _object(common.lookup(old, _SOURCE))
+        after_source = _object(common.lookup(new, _SOURCE))
         for name in _SOURCES:
-            before = common.lookup(old, f"{PROFILE}.source.{name}")
-            after = common.lookup(new, f"{PROFILE}.source.{name}")
-            if not rules.same_source(before, after):
+            if not rules.same_source(before_source.get(name), after_source.get(name)):
                 target = f"{self.root}.{PROFILE}.source.{name}"
                 raise errors.PropertyChangeNotAllowed(
                     f"Changing property '{target}' is not allowed. Only the SAS token of a "
                     "source URL can change.",
                     target=target,
                 )
-        common.check_immutable(old, new, IMMUTABLE, self.root)
+        common.keep_immutable(old, new, IMMUTABLE, self.root)
         before_types = {
             layout.region_name(r["name"]): r.get("storageAccountType")
-            for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
+            for r in common.lookup(old, _TARGET_REGIONS) or []
         }
         for index, target_region in enumerate(
             properties["publishingProfile"].get("targetRegions") or []
@@ -186,7 +188,7 @@ class GalleryApplicationVersions(ComputeResource):
         }
         removed = [
             r["name"]
-            for r in common.lookup(old, f"{PROFILE}.targetRegions") or []
+            for r in common.lookup(old, _TARGET_REGIONS) or []
             if layout.region_name(r["name"]) not in kept
         ]
         if removed:
@@ -246,6 +248,18 @@ def replication_status(record: Record) -> dict[str, Any]:
             for r in properties["publishingProfile"].get("targetRegions") or []
         ],
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_name(name: str) -> bool:
+    # Remembered: a client replaces and reads the same versions again and again.
+    match = _VERSION_NAME.match(name)
+    return match is not None and max(map(int, match.groups())) <= INT32_MAX
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if type(value) is dict else {}
 
 
 def _default_storage(profile: dict[str, Any], api_version: str) -> None:

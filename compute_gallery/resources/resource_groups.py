@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..arm import errors, lro
-from ..arm.ids import RESOURCE_GROUP_TYPE, ResourceId, check_resource_group_name
+from ..arm.ids import RESOURCE_GROUP_TYPE, ResourceId, check_resource_group_name, resource_id
 from ..arm.request import ArmRequest, Reply
 from ..operations.runner import preempt, succeed
 from ..storage import Operation, Record, Transaction
@@ -22,7 +22,7 @@ DELETE_KIND = "deleteResourceGroup"
 
 
 def _rid(request: ArmRequest) -> ResourceId:
-    return ResourceId(request.params["subscriptionid"], request.params["resourcegroupname"])
+    return resource_id(request.params["subscriptionid"], request.params["resourcegroupname"])
 
 
 def _response(record: Record) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def absolute_uri(value: str | None, target: str, *, files: bool = False) -> None
 
 def same_source(before: str | None, after: str | None) -> bool:
     """Whether two source links name the same blob: only the query (the SAS) may differ."""
-    if before is None or after is None:
+    if before == after or before is None or after is None:
         return before == after
     old, new = urlsplit(before), urlsplit(after)
     return (old.scheme.lower(), old.netloc.lower(), old.path) == (

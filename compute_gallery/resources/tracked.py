@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import schema
 from ..arm import apiversions, errors, lro
-from ..arm.ids import ResourceId
+from ..arm.ids import ResourceId, resource_id
 from ..arm.locations import Region
 from ..arm.request import ArmRequest, Reply
 from ..operations.runner import preempt, succeed
@@ -46,7 +46,7 @@ class ComputeResource:
     def resource_id(request: ArmRequest) -> ResourceId:
         """The resource a request names; for a list, the parent whose children it lists."""
         params = request.params
-        return ResourceId(
+        return resource_id(
             params["subscriptionid"],
             params["resourcegroupname"],
             params.get("galleryname"),
@@ -65,7 +65,10 @@ class ComputeResource:
         region: Region,
         existing: Record | None,
     ) -> dict[str, Any]:
-        """Apply the type's rules to a validated body; return the ``properties`` to store."""
+        """Apply the type's rules to a validated body; return the ``properties`` to store.
+
+        ``body`` is the caller's own (validated or merged for this write): it may be changed.
+        """
         raise NotImplementedError
 
     def extra(self, request: ArmRequest, record: Record, shaped: dict[str, Any]) -> None:
@@ -108,16 +111,19 @@ class ComputeResource:
             tags = common.check_tags(body.get("tags"))
             # The schema does not require the properties envelope, but what it holds is
             # required all the same: validate an absent one as empty.
-            if all(key.lower() != "properties" or value is None for key, value in body.items()):
+            if body.get("properties") is None and all(
+                key.lower() != "properties" or value is None for key, value in body.items()
+            ):
                 body["properties"] = {}
             clean = schema.validate(body, api_version, self.model, self.root)
             existing = tx.get(rid.key)
+            latest = None
             if existing is not None:
-                self._check_replaceable(tx, existing, region)
+                latest = self._check_replaceable(tx, existing, region)
                 common.preserve_unknown(existing.body, clean, api_version, self.model)
             properties = self.prepare(request, rid, clean, region, existing)
             return self._store(
-                service, tx, rid, region, tags, clean, properties, existing, api_version
+                service, tx, rid, region, tags, clean, properties, existing, latest, api_version
             )
 
         created, record, op = await service.store.write(write)
@@ -145,11 +151,11 @@ class ComputeResource:
             clean = schema.validate(body, api_version, self.update_model, self.root, partial=True)
             merged = common.merge_patch(existing.body, clean)
             region = common.location_of(existing.body, self.type)
-            self._check_replaceable(tx, existing, region)
+            latest = self._check_replaceable(tx, existing, region)
             properties = self.prepare(request, rid, merged, region, existing)
             tags = merged.get("tags") or None
             return self._store(
-                service, tx, rid, region, tags, merged, properties, existing, api_version
+                service, tx, rid, region, tags, merged, properties, existing, latest, api_version
             )
 
         _, record, op = await service.store.write(write)
@@ -252,20 +258,25 @@ class ComputeResource:
         if rid.parent.gallery is not None:
             parent = common.require_parent(tx, rid)
             # A child written while its parent's deletion runs would outlive the parent.
-            if _being_deleted(tx, parent):
+            if _deleting(_latest_operation(tx, parent)):
                 raise errors.OperationNotAllowed(
                     f"The operation is not allowed on '{rid.name}' since its parent "
                     f"'{parent.body['name']}' is marked for deletion."
                 )
 
-    def _check_replaceable(self, tx: Transaction, existing: Record, region: Region) -> None:
-        if _being_deleted(tx, existing):
+    def _check_replaceable(
+        self, tx: Transaction, existing: Record, region: Region
+    ) -> Operation | None:
+        """Refuse to replace a resource being deleted or moved; return its latest operation."""
+        latest = _latest_operation(tx, existing)
+        if _deleting(latest):
             raise errors.OperationNotAllowed(
                 f"The operation is not allowed on '{existing.body['name']}' since it is marked "
                 "for deletion. Wait for the deletion to finish, then create it again."
             )
         if existing.body["location"] != region.name:
             self.location_changed(existing, region)
+        return latest
 
     def location_changed(self, existing: Record, region: Region) -> None:
         """A nested resource's location is a property Compute refuses to change."""
@@ -284,14 +295,17 @@ class ComputeResource:
         body: dict[str, Any],
         properties: dict[str, Any],
         existing: Record | None,
+        latest: Operation | None,
         api_version: str,
     ) -> tuple[bool, Record, Operation | None]:
+        """Store the resource, and the operation that provisions it; ``latest`` is the
+        existing resource's latest operation as read in this transaction."""
         op = None
         if self.long_running:
             op = common.new_operation(service, rid, PROVISION_KIND, region.name, api_version)
             properties["provisioningState"] = "Creating" if existing is None else "Updating"
-        if existing is not None:
-            preempt(tx, existing.operation_id)
+        if latest is not None and not latest.finished:
+            preempt(tx, latest.id)
         resource = common.envelope(rid, region.name, tags, properties)
         for name in self.extras:
             if body.get(name) is not None:
@@ -301,9 +315,10 @@ class ComputeResource:
             # Work that takes no time and only changes state ends in the transaction that
             # starts it: one write instead of two. The reply still shows Creating or
             # Updating, Azure's first answer; the first poll finds the operation Succeeded.
-            done = common.record_of(rid, common.clone(resource), op.id)
-            done.body["properties"]["provisioningState"] = "Succeeded"
-            tx.put(done)
+            # The stored body shares all but its top two levels with the reply's, which
+            # nothing changes once the store has it.
+            done = {**resource, "properties": {**properties, "provisioningState": "Succeeded"}}
+            tx.put(common.record_of(rid, done, op.id))
             op.status, op.end_time = "Succeeded", op.start_time
         else:
             tx.put(record)
@@ -319,14 +334,18 @@ class ComputeResource:
         return await service.store.write(lambda tx: _missing_in(tx, rid))
 
 
-def _being_deleted(tx: Transaction, record: Record) -> bool:
-    """Whether the resource's latest operation is a deletion still running.
+def _latest_operation(tx: Transaction, record: Record) -> Operation | None:
+    """The operation that last changed the resource, if it is still stored."""
+    if record.operation_id is None:
+        return None
+    return tx.get_operation(record.operation_id)
+
+
+def _deleting(op: Operation | None) -> bool:
+    """Whether a resource's latest operation is a deletion still running.
 
     Applications have no provisioningState to say so, hence the operation itself.
     """
-    if record.operation_id is None:
-        return False
-    op = tx.get_operation(record.operation_id)
     return op is not None and op.kind == DELETE_KIND and not op.finished
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from typing import Any
 
 from compute_gallery.arm.errors import required_parameter_missing
@@ -94,19 +93,14 @@ def shape(resource: dict[str, Any], api_version: str, model: str) -> dict[str, A
     return shaped
 
 
-def keep_hidden(
-    old: dict[str, Any],
-    new: dict[str, Any],
-    api_version: str,
-    model: str,
-    copy: Callable[[Any], Any],
-) -> None:
-    """Copy into ``new`` (a body in ``api_version``) what ``old`` holds that the version lacks.
+def keep_hidden(old: dict[str, Any], new: dict[str, Any], api_version: str, model: str) -> None:
+    """Move into ``new`` (a body in ``api_version``) what ``old`` holds that the version lacks.
 
     The same as adding to ``new`` every member of ``old`` that ``shape(old, ...)`` would
-    drop, found without building that shape. Values are copied with ``copy``.
+    drop, found without building that shape. The values are not copied: ``new`` shares them
+    with ``old``.
     """
-    _root(_MODELS, api_version, model).keep_hidden(old, new, copy)
+    _root(_MODELS, api_version, model).keep_hidden(old, new)
 
 
 def operation_exists(api_version: str, resource: str, method: str) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from compute_gallery.arm.errors import (
@@ -105,9 +104,7 @@ class Node:
         """A copy of stored ``value`` without the properties this node does not know."""
         return value
 
-    def keep_hidden(
-        self, old: dict[str, Any], new: dict[str, Any], copy: Callable[[Any], Any]
-    ) -> None:
+    def keep_hidden(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         """Add to ``new`` the members of ``old`` that ``shape`` would drop, at any depth."""
 
 
@@ -292,15 +289,13 @@ class MapNode(Node):
             if item is not None
         }
 
-    def keep_hidden(
-        self, old: dict[str, Any], new: dict[str, Any], copy: Callable[[Any], Any]
-    ) -> None:
+    def keep_hidden(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         if self.values.scalar:
             return
         for key, item in old.items():
             target = new.get(key)
             if type(item) is dict and type(target) is dict:
-                self.values.keep_hidden(item, target, copy)
+                self.values.keep_hidden(item, target)
 
     def shape(self, value: Any) -> Any:
         if type(value) is not dict:
@@ -378,19 +373,17 @@ class ObjectNode(Node):
             cleaned[name] = node.clean(item, prefix + name, run, complete)
         return cleaned
 
-    def keep_hidden(
-        self, old: dict[str, Any], new: dict[str, Any], copy: Callable[[Any], Any]
-    ) -> None:
+    def keep_hidden(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         for key, item in old.items():
             if key in self.scalars:
                 continue
             node = self.nested.get(key)
             if node is None:
-                new.setdefault(key, copy(item))
+                new.setdefault(key, item)
             elif type(item) is dict:
                 target = new.get(key)
                 if type(target) is dict:
-                    node.keep_hidden(item, target, copy)
+                    node.keep_hidden(item, target)
 
     def shape(self, value: Any) -> Any:
         if type(value) is not dict:

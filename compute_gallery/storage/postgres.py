@@ -36,6 +36,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from . import Operation, Record, Transaction, Unavailable
+from .codec import operation_json, operation_of
 from .migrations import Migration, migrate
 
 T = TypeVar("T")
@@ -99,10 +100,6 @@ def _record(row: Row) -> Record:
     return Record(key, id_, type_, parent_key, subscription, orjson.loads(body), operation_id)
 
 
-def _operation(body: str) -> Operation:
-    return Operation(**orjson.loads(body))
-
-
 def _resource_row(record: Record) -> Row:
     return (
         record.key,
@@ -116,9 +113,8 @@ def _resource_row(record: Record) -> Row:
 
 
 def _operation_row(op: Operation) -> Row:
-    fields = {name: getattr(op, name) for name in Operation.__slots__}
     ended = time.time() if op.finished else None
-    return (op.id, op.status, op.due, ended, orjson.dumps(fields).decode())
+    return (op.id, op.status, op.due, ended, operation_json(op).decode())
 
 
 class _Transaction:
@@ -184,7 +180,7 @@ class _Transaction:
             ).fetchone()
             body = row[0] if row else None
             self._operations[operation_id] = body
-        return _operation(body) if body else None
+        return operation_of(body) if body else None
 
     def put_operation(self, operation: Operation) -> None:
         row = _operation_row(operation)
@@ -385,13 +381,13 @@ class PostgresStore:
 
     async def get_operation(self, operation_id: str) -> Operation | None:
         rows = await self._fetch("SELECT body::text FROM operations WHERE id = %s", (operation_id,))
-        return _operation(rows[0][0]) if rows else None
+        return operation_of(rows[0][0]) if rows else None
 
     async def unfinished_operations(self) -> list[Operation]:
         rows = await self._fetch(
             "SELECT body::text FROM operations WHERE status = 'InProgress' ORDER BY due", ()
         )
-        return [_operation(row[0]) for row in rows]
+        return [operation_of(row[0]) for row in rows]
 
     async def check(self) -> None:
         await self._fetch("SELECT 1", ())

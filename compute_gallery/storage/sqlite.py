@@ -1,17 +1,20 @@
 """The embedded SQLite store: WAL on disk (or memory), writes batched into group commits.
 
-Write functions run one after another on the event loop's thread, inside one open
-transaction, so that writes are serial and a rule a write function checks still holds when
-it commits. The COMMIT hands the batch to the WAL file (``synchronous=NORMAL``: no fsync of
-its own); the sync thread then fsyncs the WAL, and only then are the batch's writers
-answered. Writes arriving during that fsync run at once in the next open transaction, which
-commits as soon as the fsync ends: one fsync serves every write that arrived while the
-previous one ran, and the event loop never waits for the disk. The sync thread also
-checkpoints the WAL into the database file now and then, between two commits. Reads use their own
-connection and see committed data (WAL snapshots), which may include a batch whose fsync is
-still running: a power loss at that moment can lose a write that a reader saw, never one
-that its writer was told of. In memory there is one connection, each batch commits at once
-and nothing is synced.
+Write functions run one after another on the event loop's thread, against the store's
+caches of the rows written and read and the database read as committed, so that writes are
+serial and a rule a write function checks still holds when it commits. Their statements
+are collected into a batch, which the writer process (``writer``) executes in one
+transaction and commits; it then fsyncs the WAL (``synchronous=NORMAL``: SQLite makes no
+fsync of its own), and only then are the batch's writers answered. Writes arriving
+meanwhile run at once and form the next batch, sent as soon as the last is on disk: one
+fsync serves every write that arrived while the previous one ran, and the event loop neither
+runs SQL for writes nor waits for the disk. The writer process also checkpoints the WAL into
+the database file now and then, between two commits. Reads use the store's own connection
+and see committed data (WAL snapshots), which may include a batch whose fsync is still
+running: a power loss at that moment can lose a write that a reader saw, never one that its
+writer was told of. Resources read or written are also kept as committed, each commit
+bringing them up to date, so that reading one again takes no query. In memory there is one
+connection, which also runs each batch as it is formed; nothing is synced.
 """
 
 from __future__ import annotations
@@ -19,24 +22,24 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from . import Operation, Record, SchemaTooNew, Transaction, Unavailable
+from .codec import operation_copy, operation_json, operation_of
+from .writer import Statement, Writer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 _MAX_BATCH = 128
-# Commits between two checkpoints of the WAL into the database file (by the sync thread).
+# Commits between two checkpoints of the WAL into the database file (by the writer process).
 _CHECKPOINT_EVERY = 64
 
 # Rowid tables: a row up to about 4 KiB stays in its leaf page. (In a WITHOUT ROWID table a
@@ -93,14 +96,9 @@ def _record(row: tuple[Any, ...]) -> Record:
     return Record(key, id_, type_, parent_key, subscription, orjson.loads(body), operation_id)
 
 
-def _operation(body: bytes) -> Operation:
-    return Operation(**orjson.loads(body))
-
-
 def _operation_row(op: Operation) -> tuple[Any, ...]:
-    fields = {name: getattr(op, name) for name in Operation.__slots__}
     ended = time.time() if op.finished else None
-    return (op.id, op.status, op.due, ended, orjson.dumps(fields))
+    return (op.id, op.status, op.due, ended, operation_json(op))
 
 
 def _connect(target: str) -> sqlite3.Connection:
@@ -112,11 +110,8 @@ def _connect(target: str) -> sqlite3.Connection:
 def _prepare(conn: sqlite3.Connection, *, on_disk: bool) -> None:
     """Journal settings and the schema; migrate an older one, refuse one a newer release wrote."""
     if on_disk:
+        # The writer process commits, fsyncs and checkpoints with its own connection.
         conn.execute("PRAGMA journal_mode = WAL")
-        # The WAL is fsynced by the store's sync thread before any write is answered, and
-        # checkpointed by that thread too, so the event loop never copies pages or waits.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
     conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
     version = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
     if version is None:
@@ -149,44 +144,64 @@ _UPSERT_OPERATION = (
     "ON CONFLICT (id) DO UPDATE SET "
     "status = excluded.status, due = excluded.due, ended = excluded.ended, body = excluded.body"
 )
+_DELETE_RESOURCE = "DELETE FROM resources WHERE key = ?"
+# Descendant keys start with "<key>/"; '0' is the character after '/'.
+_SUBTREE = "key = ? OR (key > ? AND key < ?)"
+_FINISHED_BEFORE = "ended IS NOT NULL AND ended < ?"
 # Rows the cache keeps before it starts over; about 2 KiB each.
 _CACHE_ROWS = 4096
+
+
+class _Batch:
+    """Writes that commit together: their jobs, statements, and what they leave behind."""
+
+    __slots__ = ("jobs", "operations", "rows", "statements")
+
+    def __init__(self) -> None:
+        self.jobs: list[_Job] = []
+        self.statements: list[Statement] = []
+        # Resource rows by key and operation rows by id, as the batch leaves them (None:
+        # deleted).
+        self.rows: dict[str, tuple[Any, ...] | None] = {}
+        self.operations: dict[str, tuple[Any, ...] | None] = {}
 
 
 class _Transaction:
     """The SQLite view a write function gets; one per store, reused for every job.
 
     A job's writes wait in Python until the job returns, so a job that raises has nothing
-    to undo and the common one needs no savepoint. Reads see the job's own writes first,
-    then the row cache, then the database. The cache holds rows that committed or earlier
-    jobs of this batch wrote or read: this process is the database's only writer, so a
-    cached row is the row. Queries the cache cannot answer (``first_child``,
-    ``delete_tree``) first put the job's writes into the database under a savepoint.
+    to undo; then its statements join the open batch. Reads see the job's own writes first,
+    then the cache, then the database as committed. The cache holds every row written by a
+    batch not yet committed (None for one deleted), and rows read or committed: this process
+    is the database's only writer, so a cached row is the row. ``first_child``,
+    ``delete_tree`` and pruning ask the database, then let the cache correct its answer.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._rows: dict[str, tuple[Any, ...]] = {}
-        self._operations: dict[str, tuple[Any, ...]] = {}
-        # The running job's writes: rows by key (None: deleted) and operation rows by id.
+        self._rows: dict[str, tuple[Any, ...] | None] = {}
+        self._operations: dict[str, tuple[Any, ...] | None] = {}
+        # Operations as parsed from their rows' bodies, by id, with the body each came from:
+        # a read hands out a copy of the parse while the row it read is that body's.
+        self._parsed_operations: dict[str, tuple[bytes, Operation]] = {}
+        # The running job's writes: rows by key and operation rows by id (None: deleted).
         self._own_rows: dict[str, tuple[Any, ...] | None] = {}
-        self._own_operations: dict[str, tuple[Any, ...]] = {}
-        self._unwritten: list[tuple[str, tuple[Any, ...]]] = []
-        self._savepoint = False
+        self._own_operations: dict[str, tuple[Any, ...] | None] = {}
+        self._statements: list[Statement] = []
+        self.batch = _Batch()
 
     # -- what write functions call ----------------------------------------------------------
 
     def get(self, key: str) -> Record | None:
         if key in self._own_rows:
             row = self._own_rows[key]
+        elif key in self._rows:
+            row = self._rows[key]
         else:
-            row = self._rows.get(key)
-            if row is None:
-                row = self._conn.execute(
-                    f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,)
-                ).fetchone()
-                if row is not None:
-                    self._rows[key] = row
+            row = self._conn.execute(
+                f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,)
+            ).fetchone()
+            self._rows[key] = row
         return _record(row) if row else None
 
     def put(self, record: Record) -> None:
@@ -200,104 +215,145 @@ class _Transaction:
             orjson.dumps(record.body),
         )
         self._own_rows[record.key] = row
-        self._unwritten.append((_UPSERT_RESOURCE, row))
+        self._statements.append((_UPSERT_RESOURCE, row))
 
     def delete(self, key: str) -> None:
         self._own_rows[key] = None
-        self._unwritten.append(("DELETE FROM resources WHERE key = ?", (key,)))
+        self._statements.append((_DELETE_RESOURCE, (key,)))
 
     def delete_tree(self, key: str) -> int:
-        self._write_own()
-        # Descendant keys start with "<key>/"; '0' is the character after '/'.
-        cursor = self._conn.execute(
-            "DELETE FROM resources WHERE key = ? OR (key > ? AND key < ?)",
-            (key, key + "/", key + "0"),
-        )
-        for cached in (self._rows, self._own_rows):
-            for gone in [k for k in cached if k == key or k.startswith(key + "/")]:
-                del cached[gone]
-        self._own_rows[key] = None
-        return cursor.rowcount
+        bounds = (key, key + "/", key + "0")
+        present = {
+            found
+            for (found,) in self._conn.execute(
+                f"SELECT key FROM resources WHERE {_SUBTREE}", bounds
+            )
+        }
+        # Rows written but not committed, or deleted but still in the database, are cached.
+        for cache in (self._rows, self._own_rows):
+            for cached, row in cache.items():
+                if cached == key or cached.startswith(bounds[1]):
+                    if row is None:
+                        present.discard(cached)
+                    else:
+                        present.add(cached)
+        for gone in present:
+            self._own_rows[gone] = None
+        self._statements.append((f"DELETE FROM resources WHERE {_SUBTREE}", bounds))
+        return len(present)
 
     def first_child(self, key: str) -> Record | None:
-        self._write_own()
-        row = self._conn.execute(
-            f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE parent_key = ? LIMIT 1", (key,)
-        ).fetchone()
-        return _record(row) if row else None
+        for cache in (self._own_rows, self._rows):
+            for cached, row in cache.items():
+                if row is not None and row[3] == key and self._latest(cached) is row:
+                    return _record(row)
+        for row in self._conn.execute(
+            f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE parent_key = ?", (key,)
+        ):
+            latest = self._latest(row[0], row)
+            if latest is not None:
+                return _record(latest)
+        return None
+
+    def _latest(self, key: str, stored: tuple[Any, ...] | None = None) -> tuple[Any, ...] | None:
+        """The row of ``key`` as this job sees it, ``stored`` unless the cache knows better."""
+        if key in self._own_rows:
+            return self._own_rows[key]
+        return self._rows.get(key, stored)
 
     def get_operation(self, operation_id: str) -> Operation | None:
-        row = self._own_operations.get(operation_id) or self._operations.get(operation_id)
-        if row is None:
+        if operation_id in self._own_operations:
+            row = self._own_operations[operation_id]
+        elif operation_id in self._operations:
+            row = self._operations[operation_id]
+        else:
             row = self._conn.execute(
                 "SELECT id, status, due, ended, body FROM operations WHERE id = ?",
                 (operation_id,),
             ).fetchone()
-            if row is None:
-                return None
             self._operations[operation_id] = row
-        return _operation(row[4])
+        if row is None:
+            return None
+        body = row[4]
+        parsed = self._parsed_operations.get(operation_id)
+        if parsed is None or parsed[0] is not body:
+            parsed = (body, operation_of(body))
+            self._parsed_operations[operation_id] = parsed
+        return operation_copy(parsed[1])
 
     def put_operation(self, operation: Operation) -> None:
         row = _operation_row(operation)
         self._own_operations[operation.id] = row
-        self._unwritten.append((_UPSERT_OPERATION, row))
+        # Read back as written, should the job or a later one ask: this job's own writes and
+        # the jobs after it would otherwise parse what was just serialised.
+        self._parsed_operations[operation.id] = (row[4], operation_copy(operation))
+        self._statements.append((_UPSERT_OPERATION, row))
 
     def prune_operations(self, finished_before: float) -> int:
-        self._write_own()
-        self._operations.clear()
-        cursor = self._conn.execute(
-            "DELETE FROM operations WHERE ended IS NOT NULL AND ended < ?", (finished_before,)
+        pruned = {
+            found
+            for (found,) in self._conn.execute(
+                f"SELECT id FROM operations WHERE {_FINISHED_BEFORE}", (finished_before,)
+            )
+        }
+        for cache in (self._operations, self._own_operations):
+            for cached, row in cache.items():
+                if row is not None and row[3] is not None and row[3] < finished_before:
+                    pruned.add(cached)
+                else:
+                    pruned.discard(cached)
+        for gone in pruned:
+            self._own_operations[gone] = None
+            self._parsed_operations.pop(gone, None)
+        self._statements.append(
+            (f"DELETE FROM operations WHERE {_FINISHED_BEFORE}", (finished_before,))
         )
-        return cursor.rowcount
+        return len(pruned)
 
     # -- what the store calls around each job ----------------------------------------------
 
-    def _write_own(self) -> None:
-        """Put the job's writes so far into the database, under a savepoint."""
-        if not self._savepoint:
-            self._conn.execute("SAVEPOINT job")
-            self._savepoint = True
-        for statement, parameters in self._unwritten:
-            self._conn.execute(statement, parameters)
-        self._unwritten.clear()
-
     def end_job(self) -> None:
-        """The job returned: its writes go into the batch and the cache."""
-        for statement, parameters in self._unwritten:
-            self._conn.execute(statement, parameters)
-        if self._savepoint:
-            self._conn.execute("RELEASE job")
-        for key, row in self._own_rows.items():
-            if row is None:
-                self._rows.pop(key, None)
-            else:
-                self._rows[key] = row
+        """The job returned: its writes join the open batch and the cache."""
+        self._rows.update(self._own_rows)
         self._operations.update(self._own_operations)
+        batch = self.batch
+        batch.rows.update(self._own_rows)
+        batch.operations.update(self._own_operations)
+        batch.statements.extend(self._statements)
         self._reset_job()
 
     def abandon_job(self) -> None:
         """The job raised: nothing it wrote stays."""
-        if self._savepoint:
-            self._conn.execute("ROLLBACK TO job")
-            self._conn.execute("RELEASE job")
         self._reset_job()
 
     def _reset_job(self) -> None:
         self._own_rows.clear()
         self._own_operations.clear()
-        self._unwritten.clear()
-        self._savepoint = False
+        self._statements = []
 
-    def begin_batch(self) -> None:
-        if len(self._rows) + len(self._operations) > _CACHE_ROWS:
-            self.forget()
+    def take_batch(self) -> _Batch:
+        """The open batch, to be committed; a new one opens."""
+        batch, self.batch = self.batch, _Batch()
+        return batch
 
-    def forget(self) -> None:
-        """Drop the cache: the batch it may describe was rolled back."""
+    def trim(self, uncommitted: list[_Batch]) -> None:
+        """Start the cache over if it grew large, keeping what ``uncommitted`` batches wrote."""
+        if len(self._rows) + len(self._operations) <= _CACHE_ROWS:
+            return
         self._rows.clear()
         self._operations.clear()
+        self._parsed_operations.clear()
+        for batch in uncommitted:
+            self._rows.update(batch.rows)
+            self._operations.update(batch.operations)
+
+    def forget(self) -> None:
+        """Drop the cache and the open batch: what they describe may never have committed."""
+        self._rows.clear()
+        self._operations.clear()
+        self._parsed_operations.clear()
         self._reset_job()
+        self.batch = _Batch()
 
 
 class _Job:
@@ -319,19 +375,18 @@ class SqliteStore:
         self.path = path
         self._target = str(path) if path else f"file:cg-{id(self)}?mode=memory"
         self._pending: list[_Job] = []
-        self._writer: sqlite3.Connection | None = None
         self._tx: _Transaction | None = None
         self._reader: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
-        # Writes run in the open transaction, and the fsync running on the sync thread.
-        self._uncommitted: list[_Job] = []
-        self._syncing: asyncio.Future[OSError | None] | None = None
-        self._syncer: ThreadPoolExecutor | None = None
-        self._wal: int | None = None
-        # The sync thread's own connection, for checkpoints, and its commits since the last.
-        self._checkpointer: sqlite3.Connection | None = None
-        self._commits_since_checkpoint = 0
+        # The batch the writer process holds, and when it is done with it (on disk only).
+        self._writer: Writer | None = None
+        self._in_writer: _Batch | None = None
+        self._written: asyncio.Future[None] | None = None
+        # Resource rows as committed, by key: kept by reads and brought up to date as each
+        # batch commits. Only this process writes the database (through its writer
+        # process), so a row here is the row any read would find.
+        self._committed: dict[str, tuple[Any, ...]] = {}
 
     @property
     def description(self) -> str:
@@ -339,45 +394,43 @@ class SqliteStore:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        writer = _connect(self._target)
+        conn = _connect(self._target)
         try:
-            _prepare(writer, on_disk=self.path is not None)
+            _prepare(conn, on_disk=self.path is not None)
+            if self.path:
+                # Writes go through the writer process; this connection only reads.
+                conn.execute("PRAGMA query_only = ON")
+                writer = Writer(
+                    self.path,
+                    _CHECKPOINT_EVERY,
+                    self._committed_batch,
+                    self._synced,
+                    self._not_committed,
+                )
+                writer.start(self._loop)
+                self._writer = writer
         except BaseException:
-            writer.close()
+            conn.close()
             raise
-        self._writer = writer
-        self._tx = _Transaction(writer)
-        # In memory there is one connection: every batch commits before control returns to
-        # the event loop, so reads on it never see an uncommitted write.
-        self._reader = writer
-        if self.path:
-            self._reader = _connect(self._target)
-            self._reader.execute("PRAGMA query_only = ON")
-            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-sync")
+        self._reader = conn
+        self._tx = _Transaction(conn)
+        self._committed.clear()
 
     async def close(self) -> None:
-        if self._writer is None:
+        if self._reader is None or self._tx is None:
             return
-        while self._syncing is not None or self._pending or self._uncommitted:
+        while self._in_writer is not None or self._pending or self._tx.batch.jobs:
             if self._pending:
                 self._flush()
-            if self._syncing is not None:
-                await asyncio.shield(self._syncing)
-            elif self._uncommitted:
+            if self._written is not None:
+                await asyncio.shield(self._written)
+            elif self._tx.batch.jobs:
                 self._commit()
-        if self._syncer is not None:
-            self._syncer.shutdown(wait=True)
-            self._syncer = None
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
-        if self._wal is not None:
-            os.close(self._wal)
-            self._wal = None
-        if self._reader is not None and self._reader is not self._writer:
-            self._reader.close()
-        self._writer.close()
-        self._writer = self._reader = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._reader.close()
+        self._reader = None
         self._tx = None
 
     # -- reads --------------------------------------------------------------------------
@@ -388,12 +441,22 @@ class SqliteStore:
         return self._reader
 
     async def get(self, key: str) -> Record | None:
-        row = (
-            self._read_connection()
-            .execute(f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,))
-            .fetchone()
-        )
-        return _record(row) if row else None
+        row = self._committed.get(key)
+        if row is None:
+            row = (
+                self._read_connection()
+                .execute(f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?", (key,))
+                .fetchone()
+            )
+            if row is None:
+                return None
+            self._keep_committed(key, row)
+        return _record(row)
+
+    def _keep_committed(self, key: str, row: tuple[Any, ...]) -> None:
+        if len(self._committed) >= _CACHE_ROWS:
+            self._committed.clear()
+        self._committed[key] = row
 
     async def list_children(
         self, parent_key: str, type_: str, after: str | None, limit: int
@@ -429,7 +492,7 @@ class SqliteStore:
             .execute("SELECT body FROM operations WHERE id = ?", (operation_id,))
             .fetchone()
         )
-        return _operation(row[0]) if row else None
+        return operation_of(row[0]) if row else None
 
     async def unfinished_operations(self) -> list[Operation]:
         rows = (
@@ -437,7 +500,7 @@ class SqliteStore:
             .execute("SELECT body FROM operations WHERE status = 'InProgress' ORDER BY due")
             .fetchall()
         )
-        return [_operation(row[0]) for row in rows]
+        return [operation_of(row[0]) for row in rows]
 
     async def prune_operations(self, finished_before: float) -> int:
         def run(tx: Transaction) -> int:
@@ -455,7 +518,7 @@ class SqliteStore:
     # -- writes -------------------------------------------------------------------------
 
     async def write(self, fn: Callable[[Transaction], T]) -> T:
-        if self._writer is None or self._loop is None:
+        if self._tx is None or self._loop is None:
             raise RuntimeError("the store is not open")
         future: asyncio.Future[T] = self._loop.create_future()
         self._pending.append(_Job(fn, future))
@@ -466,13 +529,13 @@ class SqliteStore:
         return await future
 
     def _flush(self) -> None:
-        """Run the pending writes in the open transaction; commit it unless a sync runs.
+        """Run the pending writes into the open batch; commit it unless the writer is busy.
 
         The write functions run here, on the event loop's thread, one after another: the
-        store is serial by construction. While the sync thread fsyncs one batch, the writes
-        that arrive run at once but stay in the open transaction, which commits when that
-        fsync ends: the event loop never waits for the disk, and the next batch is as large
-        as the disk is slow.
+        store is serial by construction. While the writer process commits and syncs one
+        batch, the writes that arrive run at once into the next, which goes to the writer
+        when it is done: the event loop never waits for the disk, and the next batch is as
+        large as the disk is slow.
         """
         self._flush_scheduled = False
         jobs, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
@@ -482,105 +545,98 @@ class SqliteStore:
             self._loop.call_soon(self._flush)
         if not jobs:
             return
-        conn, tx = self._writer, self._tx
-        assert conn is not None and tx is not None
-        try:
-            if not self._uncommitted:
-                conn.execute("BEGIN IMMEDIATE")
-                tx.begin_batch()
-            self._uncommitted.extend(jobs)
-            for job in jobs:
-                try:
-                    job.result = job.context.run(job.fn, tx)
-                except Exception as error:
-                    job.error = error
-                    tx.abandon_job()
-                else:
-                    tx.end_job()
-        except sqlite3.Error as error:
-            self._abort(conn, error)
-            return
-        if self._syncing is None:
+        tx = self._tx
+        assert tx is not None
+        if not tx.batch.jobs:
+            tx.trim([self._in_writer] if self._in_writer is not None else [])
+        tx.batch.jobs.extend(jobs)
+        for job in jobs:
+            try:
+                job.result = job.context.run(job.fn, tx)
+            except Exception as error:
+                job.error = error
+                tx.abandon_job()
+            else:
+                tx.end_job()
+        if self._in_writer is None:
             self._commit()
 
     def _commit(self) -> None:
-        """COMMIT the open transaction, then answer its writers (on disk: once synced)."""
-        conn = self._writer
-        assert conn is not None and self._loop is not None
+        """Commit the open batch, then answer its writers (on disk: once synced)."""
+        tx, loop = self._tx, self._loop
+        assert tx is not None and loop is not None
+        batch = tx.take_batch()
+        if self._writer is None:
+            self._commit_here(batch)
+            return
+        self._in_writer = batch
+        self._written = loop.create_future()
+        self._writer.commit(batch.statements)
+
+    def _commit_here(self, batch: _Batch) -> None:
+        """In memory: run the batch on the store's one connection, now."""
+        conn = self._reader
+        assert conn is not None
         try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement, parameters in batch.statements:
+                conn.execute(statement, parameters)
             conn.execute("COMMIT")
         except sqlite3.Error as error:
-            self._abort(conn, error)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._roll_back(batch, error)
             return
-        jobs, self._uncommitted = self._uncommitted, []
-        if self._syncer is None:
-            _settle(jobs)
-            return
-        self._syncing = self._loop.run_in_executor(self._syncer, self._fsync_wal)
-        self._syncing.add_done_callback(lambda done: self._synced(jobs, done.result()))
+        self._keep_batch(batch)
+        _settle(batch.jobs)
 
-    def _synced(self, jobs: list[_Job], error: OSError | None) -> None:
-        self._syncing = None
+    def _committed_batch(self) -> None:
+        """The writer process committed the batch it holds: readers see it now."""
+        assert self._in_writer is not None
+        self._keep_batch(self._in_writer)
+
+    def _keep_batch(self, batch: _Batch) -> None:
+        for key, row in batch.rows.items():
+            if row is None:
+                self._committed.pop(key, None)
+            else:
+                self._keep_committed(key, row)
+
+    def _synced(self, error: OSError | None) -> None:
+        """The batch the writer process held is on disk (or its fsync failed): answer it."""
+        batch = self._finished_in_writer()
         if error is not None:
             # The batch is committed but may not be on disk: say so rather than claim it is.
-            log.error("store sync failed (%s); %d writes may not be durable", error, len(jobs))
-            for job in jobs:
+            log.error(
+                "store sync failed (%s); %d writes may not be durable", error, len(batch.jobs)
+            )
+            for job in batch.jobs:
                 job.error = job.error or error
-        _settle(jobs)
-        if self._uncommitted:
+        _settle(batch.jobs)
+        assert self._tx is not None
+        if self._tx.batch.jobs:
             self._commit()
 
-    def _fsync_wal(self) -> OSError | None:
-        """Runs on the sync thread; returns the error rather than raising it across threads."""
-        assert self.path is not None
-        try:
-            if self._wal is None:
-                self._wal = os.open(f"{self.path}-wal", os.O_RDONLY)
-                # The WAL file is new at the first write: make its directory entry durable too.
-                directory = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(directory)
-                finally:
-                    os.close(directory)
-            os.fsync(self._wal)
-        except OSError as error:
-            return error
-        self._commits_since_checkpoint += 1
-        if self._commits_since_checkpoint >= _CHECKPOINT_EVERY:
-            self._checkpoint()
-        return None
+    def _not_committed(self, error: Exception) -> None:
+        """The batch the writer process held did not commit, or may not have."""
+        self._roll_back(self._finished_in_writer(), error)
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database file, on the sync thread.
+    def _finished_in_writer(self) -> _Batch:
+        batch, self._in_writer = self._in_writer, None
+        written, self._written = self._written, None
+        assert batch is not None and written is not None
+        written.set_result(None)
+        return batch
 
-        No COMMIT runs meanwhile (the next one waits for this thread), so the WAL holds still
-        and the checkpoint can reach its end; the writer then starts the WAL over. A failed
-        checkpoint loses nothing (the WAL still holds every commit) and is tried again later.
-        """
-        self._commits_since_checkpoint = 0
-        try:
-            if self._checkpointer is None:
-                self._checkpointer = _connect(self._target)
-            busy, frames, copied = self._checkpointer.execute(
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchone()
-        except sqlite3.Error as error:
-            log.warning(
-                "store checkpoint failed (%s); the WAL keeps growing until one works", error
-            )
-            return
-        log.debug("store checkpoint: %d of %d WAL frames copied (busy: %d)", copied, frames, busy)
-
-    def _abort(self, conn: sqlite3.Connection, error: sqlite3.Error) -> None:
-        """Roll the open transaction back and fail every write in it."""
-        jobs, self._uncommitted = self._uncommitted, []
+    def _roll_back(self, batch: _Batch, error: Exception) -> None:
+        """Fail a batch that did not commit, and the open batch, whose writes read its."""
+        tx = self._tx
+        assert tx is not None
+        jobs = batch.jobs + tx.batch.jobs
         log.error(
             "store write failed (%s); the batch of %d writes is rolled back", error, len(jobs)
         )
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        if self._tx is not None:
-            self._tx.forget()
+        tx.forget()
         for job in jobs:
             job.error = job.error or error
         _settle(jobs)

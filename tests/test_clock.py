@@ -1,0 +1,46 @@
+"""Compute's timestamp format, against the standard library's rendering of the same instants."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from compute_gallery import clock
+
+
+def _expected(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds")[:-6] + "0+00:00"
+
+
+@pytest.mark.parametrize(
+    "epoch",
+    [
+        0.0,
+        1741608000.0,
+        1741608000.1234567,
+        1741608000.9999994,
+        1741608000.9999996,  # rounds up into the next second
+        1741608059.9999999,  # and the next minute
+        1767225599.9999999,  # and the next year
+        1741608000.0000005,
+    ],
+)
+def test_iso_matches_the_standard_rendering(epoch: float) -> None:
+    assert clock.iso(epoch) == _expected(epoch)
+
+
+def test_iso_matches_the_standard_rendering_across_seconds() -> None:
+    generator = random.Random(7)
+    start = 1741608000.0
+    # Instants in and out of order, so that the formatted second is reused and replaced.
+    for _ in range(20_000):
+        epoch = start + generator.uniform(0, 5)
+        assert clock.iso(epoch) == _expected(epoch)
+
+
+def test_iso_of_now_is_current() -> None:
+    before = datetime.now(UTC)
+    stamp = clock.parse(clock.iso())
+    assert before.replace(microsecond=0) <= stamp <= datetime.now(UTC)
