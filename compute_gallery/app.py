@@ -23,7 +23,7 @@ from .arm import apiversions, errors
 from .arm.ids import check_subscription
 from .arm.request import ArmRequest, Reply
 from .service import Service
-from .storage import SchemaTooNew, Unavailable
+from .storage import InUse, SchemaTooNew, Unavailable
 
 log = logging.getLogger("compute_gallery.requests")
 
@@ -219,7 +219,7 @@ class App:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.service.start()
-                except (Unavailable, SchemaTooNew) as error:
+                except (Unavailable, SchemaTooNew, InUse) as error:
                     # Expected conditions, whose messages say what to do: no traceback.
                     log.error("the service could not start: %s", error)
                     await send({"type": "lifespan.startup.failed", "message": str(error)})

@@ -176,3 +176,21 @@ def test_serve_refuses_bad_replication_flags(
 
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_serve_refuses_a_data_directory_another_service_uses(
+    sqlite_service: ServiceProcess,
+) -> None:
+    sqlite_service.start()
+    assert sqlite_service.process is not None
+
+    second = _run("serve", "--data-dir", str(sqlite_service.data_dir), "--port", "0")
+
+    # 3: uvicorn's exit status when the application cannot start.
+    assert second.returncode == 3
+    assert f"in use by another compute-gallery process (pid {sqlite_service.process.pid})" in (
+        second.stderr
+    )
+    assert "--data-dir" in second.stderr
+    # The first service goes on answering, and a restart on the directory takes it over.
+    sqlite_service.restart()

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import pytest
 
-from compute_gallery.storage import Operation, Record, Store, Transaction, writer
+from compute_gallery.storage import InUse, Operation, Record, Store, Transaction, writer
 from compute_gallery.storage.postgres import PostgresStore
 from compute_gallery.storage.sqlite import SqliteStore
 
@@ -447,6 +447,27 @@ def test_newer_store_schema_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value = '99' WHERE name = 'schema'")
     with pytest.raises(RuntimeError, match="newer compute-gallery"):
         run(SqliteStore(path), lambda s: s.get("x"))
+
+
+def test_a_database_has_one_store_open_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+
+    async def both() -> None:
+        first = SqliteStore(path)
+        await first.open()
+        try:
+            with pytest.raises(
+                InUse, match=f"in use by another compute-gallery process \\(pid {os.getpid()}\\)"
+            ):
+                await SqliteStore(path).open()
+        finally:
+            await first.close()
+        # Once the first closes, the database opens again.
+        second = SqliteStore(path)
+        await second.open()
+        await second.close()
+
+    asyncio.run(both())
 
 
 def _writer_in_thread(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,6 +75,10 @@ class SchemaTooNew(RuntimeError):
     """The store was written by a newer release, whose data this one must not change."""
 
 
+class InUse(RuntimeError):
+    """Another process has the store open, and the store must have one user only."""
+
+
 class Transaction(Protocol):
     """What a write function may do. Every call sees the transaction's own writes."""
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import fcntl
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -30,7 +32,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from . import Operation, Record, SchemaTooNew, Transaction, Unavailable
+from . import InUse, Operation, Record, SchemaTooNew, Transaction, Unavailable
 from .codec import operation_copy, operation_json, operation_of
 from .writer import Statement, Writer
 
@@ -356,6 +358,29 @@ class _Transaction:
         self.batch = _Batch()
 
 
+def _lock(database: Path) -> int:
+    """Lock ``database`` for this process until the descriptor closes (or the process ends).
+
+    The store's caches hold rows as this process committed them, which only holds while no
+    other process writes the database: a second service on the same data directory is
+    refused rather than let the two overwrite each other.
+    """
+    path = database.with_name(database.name + ".lock")
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(descriptor)
+        raise InUse(
+            f"{database} is in use by another compute-gallery process (pid {holder}); "
+            "stop that one, or give this one a --data-dir of its own"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return descriptor
+
+
 class _Job:
     __slots__ = ("context", "error", "fn", "future", "result")
 
@@ -387,6 +412,8 @@ class SqliteStore:
         # batch commits. Only this process writes the database (through its writer
         # process), so a row here is the row any read would find.
         self._committed: dict[str, tuple[Any, ...]] = {}
+        # The descriptor holding the lock that makes this process the database's only user.
+        self._lock: int | None = None
 
     @property
     def description(self) -> str:
@@ -394,6 +421,8 @@ class SqliteStore:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.path:
+            self._lock = _lock(self.path)
         conn = _connect(self._target)
         try:
             _prepare(conn, on_disk=self.path is not None)
@@ -411,6 +440,7 @@ class SqliteStore:
                 self._writer = writer
         except BaseException:
             conn.close()
+            self._unlock()
             raise
         self._reader = conn
         self._tx = _Transaction(conn)
@@ -432,6 +462,12 @@ class SqliteStore:
         self._reader.close()
         self._reader = None
         self._tx = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     # -- reads --------------------------------------------------------------------------
 
