@@ -13,8 +13,10 @@ rounds is the figure reported.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from tests.postgres import PostgresServer
 
 from . import report, wrk
 from .launcher import Server
+from .packages import PackageServer
 from .seed import Fixture, Seeder
 
 HERE = Path(__file__).resolve().parent
@@ -177,20 +180,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             url = database.create_database("bench")
             results["postgres"] = database.execute(url, "SHOW server_version")[0][0]
             pg = ["--database-url", url, "--database-pool-size", str(args.pool_size)]
-            # The two PostgreSQL instances share a data directory: it holds only their TLS
-            # certificates, which behind one load balancer must be the same.
-            with (
-                Server(workdir / "sqlite") as sqlite,
-                Server(workdir / "pg", serve_args=pg) as first,
-                Server(workdir / "pg", serve_args=pg) as second,
-            ):
+            with contextlib.ExitStack() as running:
+                package = running.enter_context(PackageServer())
+                sqlite = running.enter_context(Server(workdir / "sqlite"))
+                first = running.enter_context(Server(workdir / "pg-1", serve_args=pg))
+                # Each instance has a data directory of its own (its staging files and
+                # replicas), and the first's certificates: behind one load balancer the two
+                # must present the same.
+                shutil.copytree(workdir / "pg-1" / "tls", workdir / "pg-2" / "tls")
+                second = running.enter_context(Server(workdir / "pg-2", serve_args=pg))
                 _progress(
                     f"SQLite at {sqlite.endpoint}; PostgreSQL instances at "
                     f"{first.endpoint} and {second.endpoint} ({results['postgres']})"
                 )
                 fixtures = {}
                 for name, server in (("sqlite", sqlite), ("postgres", first)):
-                    seeder = Seeder(server.endpoint, server.ca_cert)
+                    seeder = Seeder(server.endpoint, server.ca_cert, package.url)
                     fixtures[name] = (seeder, seeder.build(args.put_versions))
                 setups = {
                     "sqlite": ([sqlite.endpoint], fixtures["sqlite"][1]),

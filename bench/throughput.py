@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import statistics
@@ -185,11 +186,32 @@ class Runner:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all threads included (Linux ``/proc``)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        # The command name may hold spaces; the fields after its closing parenthesis do not.
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    """User plus system CPU time of a process and its descendants, all threads (``/proc``).
+
+    The service's SQLite store commits through a child process: its CPU is the service's.
+    Descendants that ended count once their parent has waited for them.
+    """
+    # The command name may hold spaces; the fields after its closing parenthesis do not.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime, stime, and cutime, cstime: the descendants it waited for.
+    total = sum(int(value) for value in fields[11:15]) / _CLOCK_TICKS
+    for child in _children(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += process_cpu_seconds(child)
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from each process's ``stat``."""
+    children: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            if int(parent) == pid:
+                children.append(int(entry.name))
+    return children
 
 
 def machine_busy_seconds() -> float:

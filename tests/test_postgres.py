@@ -116,7 +116,9 @@ def test_migrate_command_migrates_then_finds_nothing_to_do(database: str) -> Non
     assert "nothing to do" in second.stdout and "applied" not in second.stdout
 
 
-def test_increments_through_two_stores_are_serial(database: str) -> None:
+def test_increments_through_two_stores_are_serial(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
     def increment(tx: Transaction) -> None:
         found = tx.get(record("counter").key)
         tx.put(record("counter", n=found.body["n"] + 1 if found else 1))
@@ -128,9 +130,13 @@ def test_increments_through_two_stores_are_serial(database: str) -> None:
         return int(found.body["n"])
 
     assert on_stores(database, 2, body) == 200
+    # Conflicts are run again, and the driver has nothing to warn of.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
 
 
-def test_a_write_that_conflicts_runs_again_and_sees_the_other(database: str) -> None:
+def test_a_write_that_conflicts_runs_again_and_sees_the_other(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """A reads the counter, B changes it and commits, then A writes: A must not lose B's
     change. PostgreSQL aborts A, and the store runs A's function again on fresh data."""
     read_by_a = threading.Event()
@@ -159,6 +165,7 @@ def test_a_write_that_conflicts_runs_again_and_sees_the_other(database: str) -> 
 
     assert on_stores(database, 2, body) == 101
     assert runs == [10, 100]
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
 
 
 def test_parent_delete_racing_child_create_on_two_stores_leaves_no_orphan(database: str) -> None:

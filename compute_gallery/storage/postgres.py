@@ -51,6 +51,22 @@ _BACKOFF_MOST = 0.1
 POOL_TIMEOUT = 3.0
 CONNECT_TIMEOUT = 5
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+
+
+def _not_the_second_report(record: logging.LogRecord) -> bool:
+    """Leave out psycopg's report of a pipeline that could not end because a statement in it
+    failed: that failure (a serialization failure above all) is raised as well, and the store
+    handles it, so the warning would only repeat it in the service's log."""
+    return not (
+        record.msg == "error ignored terminating %r: %s"
+        and isinstance(record.args, tuple)
+        and len(record.args) == 2
+        and isinstance(record.args[0], psycopg.Pipeline)
+        and isinstance(record.args[1], pg_errors.PipelineAborted)
+    )
+
+
+logging.getLogger("psycopg").addFilter(_not_the_second_report)
 # A transaction left idle this long is ended by the server, so that an instance frozen in the
 # middle of one (a stopped process, a stalled VM) cannot hold its row locks for ever.
 _IDLE_IN_TRANSACTION_MS = 30_000
