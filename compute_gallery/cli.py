@@ -99,8 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         "--lro-mode",
         choices=("fast", "azure"),
         default="fast",
-        help="fast: headers that make clients poll every few milliseconds; azure: the headers "
-        "Azure sends (clients then wait their own default interval between polls)",
+        help="fast: headers that make clients poll again after a few milliseconds, waiting "
+        "longer (up to a second) as an operation runs on; azure: the headers Azure sends "
+        "(clients then wait their own default interval between polls)",
     )
     serve.add_argument(
         "--page-size",

@@ -54,7 +54,9 @@ class Settings:
     # "fast": headers that make the official clients poll every few milliseconds;
     # "azure": the headers the real service sends (clients fall back to their own delays).
     lro_mode: LroMode = "fast"
-    poll_interval_ms: int = 10
+    # Fast mode: the first wait between polls, and the longest as an operation runs on.
+    poll_interval_ms: int = 4
+    longest_poll_ms: int = 1000
     page_size: int = 100
     # Finished operations stay readable this long, like Azure's operation-status URLs.
     operation_retention_seconds: float = 24 * 3600.0

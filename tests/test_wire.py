@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -270,6 +272,46 @@ def test_get_operation_status_running_has_no_end_time(slow_arm: Arm) -> None:
     assert "startTime" in status.json()
     assert "endTime" not in status.json()
     assert int(status.headers["retry-after-ms"]) > 0
+
+
+def test_an_operation_that_runs_longer_is_polled_less_often(slow_arm: Arm) -> None:
+    _, response = created_version(slow_arm)
+    url = response.headers["Azure-AsyncOperation"]
+    first = int(response.headers["retry-after-ms"])
+
+    time.sleep(0.6)
+    later = slow_arm.session.get(url, timeout=10)
+
+    assert later.json()["status"] == "InProgress"
+    # At first a few milliseconds; then a quarter of the time the operation has run.
+    assert 0 < first <= 10
+    assert 150 <= int(later.headers["retry-after-ms"]) <= 1000
+    slow_arm.wait(response)
+
+
+def test_polls_are_never_further_apart_than_a_second(tmp_path: Path) -> None:
+    from compute_gallery import clock
+    from compute_gallery.arm import lro
+    from compute_gallery.settings import Settings
+    from compute_gallery.storage import Operation
+
+    settings = Settings(data_dir=tmp_path)
+    started_an_hour_ago = Operation(
+        "op",
+        "provision",
+        "s",
+        "eastus",
+        "k",
+        "K",
+        "2025-03-03",
+        start_time=clock.iso(clock.time() - 3600),
+    )
+    unknown_start = Operation("op", "provision", "s", "eastus", "k", "K", "2025-03-03")
+
+    assert lro.poll_headers(settings, started_an_hour_ago) == {"retry-after-ms": "1000"}
+    assert lro.poll_headers(settings, unknown_start) == {"retry-after-ms": "4"}
+    azure = Settings(data_dir=tmp_path, lro_mode="azure")
+    assert lro.poll_headers(azure, started_an_hour_ago) == {}
 
 
 def test_get_monitor_url_of_put_returns_202_then_the_resource(slow_arm: Arm) -> None:

@@ -6,6 +6,7 @@ import functools
 from typing import Any
 from urllib.parse import quote
 
+from .. import clock
 from ..settings import Settings
 from ..storage import Operation
 
@@ -36,12 +37,23 @@ def _quoted(api_version: str) -> str:
     return quote(api_version)
 
 
-def poll_headers(settings: Settings) -> dict[str, str]:
-    """How soon to poll again. Fast mode speaks in milliseconds (azure-core reads
-    ``retry-after-ms`` but treats ``Retry-After: 0`` as absent, falling back to 30 s)."""
-    if settings.lro_mode == "fast":
-        return {"retry-after-ms": str(settings.poll_interval_ms)}
-    return {}
+def poll_headers(settings: Settings, op: Operation) -> dict[str, str]:
+    """How soon to poll ``op`` again.
+
+    Fast mode speaks in milliseconds (azure-core reads ``retry-after-ms`` but treats
+    ``Retry-After: 0`` as absent, falling back to 30 s): at first ``poll_interval_ms``, so
+    that an operation of a few milliseconds is seen to end a few milliseconds later, then a
+    quarter of the time the operation has run, up to ``longest_poll_ms``, so that a client
+    waiting for a long replication does not ask hundreds of times a second.
+    """
+    if settings.lro_mode != "fast":
+        return {}
+    try:
+        ran_ms = (clock.time() - clock.parse(op.start_time).timestamp()) * 1000
+    except ValueError:
+        ran_ms = 0.0
+    wait_ms = min(settings.longest_poll_ms, max(settings.poll_interval_ms, int(ran_ms / 4)))
+    return {"retry-after-ms": str(wait_ms)}
 
 
 def headers(base_url: str, op: Operation, settings: Settings, *, method: str) -> dict[str, str]:
@@ -56,12 +68,12 @@ def headers(base_url: str, op: Operation, settings: Settings, *, method: str) ->
         result = {"Location": monitor_url(base_url, op)}
         if settings.lro_mode == "azure":
             result["Retry-After"] = "15"
-        result.update(poll_headers(settings))
+        result.update(poll_headers(settings, op))
         return result
     result = {"Azure-AsyncOperation": status_url(base_url, op)}
     if method == "DELETE" or settings.lro_mode == "fast":
         result["Location"] = monitor_url(base_url, op)
-    result.update(poll_headers(settings))
+    result.update(poll_headers(settings, op))
     return result
 
 

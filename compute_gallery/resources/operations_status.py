@@ -24,7 +24,7 @@ async def get(service: Service, request: ArmRequest) -> Reply:
             f"The operation '{operation_id}' could not be found.", code="NotFound", status=404
         )
     if (request.flag("monitor") or "").lower() != "true":
-        headers = {} if op.finished else lro.poll_headers(service.settings)
+        headers = {} if op.finished else lro.poll_headers(service.settings, op)
         return Reply(200, lro.status_body(request.base_url, op), headers)
 
     if not op.finished:
