@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from .. import clock, guids, schema
+from .. import clock, schema
 from ..arm import errors, locations
 from ..arm.ids import ResourceId
 from ..arm.request import ArmRequest
@@ -311,7 +311,7 @@ def new_operation(
     """A durable operation, due after the configured operation time, claimed by this instance."""
     now = clock.time()
     op = Operation(
-        id=guids.sequential_guid(),
+        id=service.store.new_operation_id(),
         kind=kind,
         subscription=rid.subscription,
         location=location,

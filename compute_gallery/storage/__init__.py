@@ -121,6 +121,9 @@ class Store(Protocol):
 
     async def get_operation(self, operation_id: str) -> Operation | None: ...
 
+    def new_operation_id(self) -> str:
+        """An id for a new operation, of the kind this store's indexes take best."""
+
     async def unfinished_operations(self) -> list[Operation]:
         """Every operation still InProgress, oldest due first: the runner's work after a start."""
 

@@ -35,6 +35,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
+from .. import guids
 from . import Operation, Record, Transaction, Unavailable
 from .codec import operation_json, operation_of
 from .migrations import Migration, migrate
@@ -398,6 +399,13 @@ class PostgresStore:
     async def get_operation(self, operation_id: str) -> Operation | None:
         rows = await self._fetch("SELECT body::text FROM operations WHERE id = %s", (operation_id,))
         return operation_of(rows[0][0]) if rows else None
+
+    def new_operation_id(self) -> str:
+        # Random, not time-ordered: SERIALIZABLE transactions lock the index pages they read,
+        # and time-ordered ids would put every new operation into the page where concurrent
+        # writes read the latest operations, making them conflict. Measured with 16
+        # concurrent PUTs: time-ordered ids halved their rate and doubled the server's work.
+        return guids.random_guid()
 
     async def unfinished_operations(self) -> list[Operation]:
         rows = await self._fetch(

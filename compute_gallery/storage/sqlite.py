@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from .. import guids
 from . import InUse, Operation, Record, SchemaTooNew, Transaction, Unavailable
 from .codec import operation_copy, operation_json, operation_of
 from .writer import Statement, Writer
@@ -529,6 +530,11 @@ class SqliteStore:
             .fetchone()
         )
         return operation_of(row[0]) if row else None
+
+    def new_operation_id(self) -> str:
+        # Time-ordered: the operations table and its index append instead of writing into
+        # random pages; one writer means no concurrent reader to conflict with.
+        return guids.sequential_guid()
 
     async def unfinished_operations(self) -> list[Operation]:
         rows = (
