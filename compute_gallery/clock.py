@@ -37,6 +37,24 @@ def iso(epoch: float | None = None) -> str:
     return f"{prefix}{microseconds:06d}0+00:00"
 
 
+def seconds_since(text: str) -> float:
+    """Seconds from the timestamp ``text`` to now; ValueError when it is not one.
+
+    ``iso``'s own texts of the second it last formatted (those of operations just made) are
+    read without parsing the date.
+    """
+    now = _time.time()
+    second, prefix = _last_second
+    if (
+        prefix
+        and text.startswith(prefix)
+        and len(text) == len(prefix) + 13
+        and text[-6:] == "+00:00"
+    ):
+        return now - second - int(text[len(prefix) : len(prefix) + 6]) / 1e6
+    return now - parse(text).timestamp()
+
+
 def parse(text: str) -> datetime:
     """An ISO 8601 timestamp as an aware datetime (naive input is taken as UTC)."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))

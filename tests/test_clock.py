@@ -44,3 +44,20 @@ def test_iso_of_now_is_current() -> None:
     before = datetime.now(UTC)
     stamp = clock.parse(clock.iso())
     assert before.replace(microsecond=0) <= stamp <= datetime.now(UTC)
+
+
+@pytest.mark.parametrize("ago", [0.0, 0.25, 0.9999996, 3.5, 86400.0])
+def test_seconds_since_reads_iso_texts(ago: float) -> None:
+    stamp = clock.iso(clock.time() - ago)
+    # A text of the second iso last formatted, then of another second, with the date parsed.
+    for _ in range(2):
+        assert clock.seconds_since(stamp) == pytest.approx(ago, abs=0.05)
+        clock.iso(clock.time() - 7200)
+
+
+def test_seconds_since_reads_other_iso_8601_texts() -> None:
+    assert clock.seconds_since("2025-03-10T12:00:00Z") == pytest.approx(
+        clock.time() - datetime(2025, 3, 10, 12, tzinfo=UTC).timestamp(), abs=0.05
+    )
+    with pytest.raises(ValueError):
+        clock.seconds_since("")

@@ -49,7 +49,7 @@ def poll_headers(settings: Settings, op: Operation) -> dict[str, str]:
     if settings.lro_mode != "fast":
         return {}
     try:
-        ran_ms = (clock.time() - clock.parse(op.start_time).timestamp()) * 1000
+        ran_ms = clock.seconds_since(op.start_time) * 1000
     except ValueError:
         ran_ms = 0.0
     wait_ms = min(settings.longest_poll_ms, max(settings.poll_interval_ms, int(ran_ms / 4)))
