@@ -620,6 +620,69 @@ def test_writer_process_is_apart_from_interrupts_and_ends_with_the_store(
         os.kill(pid, 0)
 
 
+def test_a_batch_committed_but_not_reported_is_read_from_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer commits a batch and is lost before it says so: the batch's writes fail
+    (they may not have committed), and reads then find what the database holds, not what
+    the store remembered of the rows before."""
+    lose_next_commit = threading.Event()
+
+    def spawn(self: writer.Writer) -> writer.Channel:
+        requests_read, requests_write = os.pipe()
+        relay_read, relay_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        server = threading.Thread(
+            target=writer.serve,
+            args=(requests_read, relay_write, str(self.database), self.checkpoint_every),
+            daemon=True,
+        )
+
+        def relay() -> None:
+            # The writer's answers, until the armed "committed": the store then reads an end.
+            forwarding = True
+            with os.fdopen(relay_read, "rb") as lines:
+                for line in lines:
+                    if forwarding and line == b"committed\n" and lose_next_commit.is_set():
+                        lose_next_commit.clear()
+                        forwarding = False
+                        os.close(answers_write)
+                    elif forwarding:
+                        os.write(answers_write, line)
+            if forwarding:
+                os.close(answers_write)
+
+        relaying = threading.Thread(target=relay, daemon=True)
+        server.start()
+        relaying.start()
+
+        def stop() -> None:
+            os.close(requests_write)
+            server.join(10)
+            os.close(relay_write)
+            relaying.join(10)
+            os.close(requests_read)
+            os.close(answers_read)
+
+        return writer.Channel(requests_write, answers_read, stop)
+
+    monkeypatch.setattr(writer.Writer, "_spawn", spawn)
+    changed = record("a")
+    changed.body["n"] = 2
+
+    async def body(s: Store) -> tuple[Record | None, Record | None]:
+        await s.write(lambda tx: tx.put(record("a")))
+        before = await s.get(record("a").key)
+        lose_next_commit.set()
+        with pytest.raises(OSError, match="before the batch was known to commit"):
+            await asyncio.wait_for(s.write(lambda tx: tx.put(changed)), 10)
+        return before, await s.get(record("a").key)
+
+    before, after = run(SqliteStore(tmp_path / "store.db"), body)
+    assert before is not None and before.body["n"] == 1
+    assert after is not None and after.body["n"] == 2
+
+
 def _refused(name: str) -> Record:
     """A record the database refuses (its id is NULL): the batch holding it rolls back."""
     refused = record(name)

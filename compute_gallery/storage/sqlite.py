@@ -671,7 +671,11 @@ class SqliteStore:
         return batch
 
     def _roll_back(self, batch: _Batch, error: Exception) -> None:
-        """Fail a batch that did not commit, and the open batch, whose writes read its."""
+        """Fail a batch that did not commit, and the open batch, whose writes read its.
+
+        A writer process lost between its COMMIT and its answer may have committed the
+        batch: every cached row is dropped, and reads ask the database again.
+        """
         tx = self._tx
         assert tx is not None
         jobs = batch.jobs + tx.batch.jobs
@@ -679,6 +683,7 @@ class SqliteStore:
             "store write failed (%s); the batch of %d writes is rolled back", error, len(jobs)
         )
         tx.forget()
+        self._committed.clear()
         for job in jobs:
             job.error = job.error or error
         _settle(jobs)
