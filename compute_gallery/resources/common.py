@@ -193,6 +193,19 @@ def keep_immutable(
     A property fixed at creation that the new body leaves out keeps its stored value; one it
     gives with another value is refused (PropertyChangeNotAllowed, the first in ``paths``).
     """
+    _inherit(old, new, paths, root)
+
+
+def inherit_missing(old: dict[str, Any], new: dict[str, Any], paths: Iterable[str]) -> None:
+    """Copy each listed property the new body omits from the stored one."""
+    _inherit(old, new, paths, None)
+
+
+def _inherit(
+    old: dict[str, Any], new: dict[str, Any], paths: Iterable[str], root: str | None
+) -> None:
+    """Copy into ``new`` each listed property it omits from ``old``; with ``root``, also
+    refuse one it gives with another value, naming it below ``root``."""
     for parent, names in _by_parent(tuple(paths)):
         before_parent = _walk(old, parent)
         if type(before_parent) is not dict:
@@ -209,29 +222,11 @@ def keep_immutable(
                     after_parent = _walk(new, parent)
                 else:
                     after_parent[name] = clone(before)
-            elif before != after:
+            elif root is not None and before != after:
                 target = ".".join((root, *parent, name))
                 raise errors.PropertyChangeNotAllowed(
                     f"Changing property '{target}' is not allowed.", target=target
                 )
-
-
-def inherit_missing(old: dict[str, Any], new: dict[str, Any], paths: Iterable[str]) -> None:
-    """Copy each listed property the new body omits from the stored one."""
-    for parent, names in _by_parent(tuple(paths)):
-        before_parent = _walk(old, parent)
-        if type(before_parent) is not dict:
-            continue
-        after_parent = _walk(new, parent)
-        for name in names:
-            value = before_parent.get(name)
-            if value is None:
-                continue
-            if type(after_parent) is not dict:
-                assign(new, ".".join((*parent, name)), clone(value))
-                after_parent = _walk(new, parent)
-            elif after_parent.get(name) is None:
-                after_parent[name] = clone(value)
 
 
 @functools.cache
