@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +16,8 @@ from schemathesis.generation import GenerationMode
 from schemathesis.generation.meta import TestPhase
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from tools.derive_schema import DEFAULT_SPEC_DIR, RP_DIR
+
 from . import support
 from .support import (
     SUBSCRIPTION,
@@ -28,11 +29,7 @@ from .support import (
 )
 
 API_VERSION = "2025-03-03"
-SPEC = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared/azure-spec/specification/compute/resource-manager/Microsoft.Compute/Compute"
-    / f"stable/{API_VERSION}/GalleryRP.json"
-)
+SPEC = DEFAULT_SPEC_DIR / RP_DIR / f"Compute/stable/{API_VERSION}/GalleryRP.json"
 
 # The resources every fuzzed request is biased towards, so that a useful share of cases gets
 # past the 404s and exercises validation, the stored state and the response shaping. Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,20 @@ def test_derive_check_reports_a_stale_file(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "out of date" in result.stderr
+
+
+def test_derive_says_where_it_looked_for_missing_documents(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "derive_schema.py"), "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COMPUTE_GALLERY_SPEC_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert f"not in {tmp_path}" in result.stderr and "--spec-dir" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_api_versions_are_ascending_and_complete() -> None:

@@ -39,13 +39,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC_DIR = REPO.parent / "shared" / "azure-spec"
+# The official documents live outside the repository: beside its clone, or where the
+# environment says.
+DEFAULT_SPEC_DIR = Path(
+    os.environ.get("COMPUTE_GALLERY_SPEC_DIR") or REPO.parent / "shared" / "azure-spec"
+)
 DEFAULT_OUTPUT = REPO / "compute_gallery" / "schema" / "galleryrp.json"
 RP_DIR = Path("specification/compute/resource-manager/Microsoft.Compute")
 
@@ -304,6 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if not (args.spec_dir / RP_DIR).is_dir():
+        print(
+            f"derive_schema: the official OpenAPI documents are not in {args.spec_dir}; "
+            "put shared/azure-spec beside this repository's clone, or name their folder "
+            "with --spec-dir or COMPUTE_GALLERY_SPEC_DIR",
+            file=sys.stderr,
+        )
+        return 2
     text = render(derive(args.spec_dir))
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
