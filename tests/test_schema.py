@@ -80,40 +80,32 @@ def knows(api_version: str, model: str, resource: dict[str, Any], *path: str) ->
     return True
 
 
-def test_generated_schema_is_current() -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "derive_schema.py"), "--check"],
+def _derive(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "tools" / "derive_schema.py"), *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
+
+
+def test_generated_schema_is_current() -> None:
+    result = _derive("--check")
     assert result.returncode == 0, result.stderr
 
 
 def test_derive_check_reports_a_stale_file(tmp_path: Path) -> None:
     stale = tmp_path / "galleryrp.json"
     stale.write_text("{}\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "derive_schema.py"), "--check", "--output", stale],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _derive("--check", "--output", str(stale))
     assert result.returncode == 1
     assert "out of date" in result.stderr
 
 
 def test_derive_says_where_it_looked_for_missing_documents(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "derive_schema.py"), "--check"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "COMPUTE_GALLERY_SPEC_DIR": str(tmp_path)},
-    )
+    result = _derive("--check", env={**os.environ, "COMPUTE_GALLERY_SPEC_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert f"not in {tmp_path}" in result.stderr and "--spec-dir" in result.stderr
     assert "Traceback" not in result.stderr
